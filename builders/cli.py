@@ -1,0 +1,135 @@
+"""The `stackdeb` command: parses options and calls the stages; no pipeline logic here."""
+
+import argparse
+import os
+import sys
+
+from builders import log
+from builders.errors import StackdebError
+from builders.project import Project
+
+DESCRIPTION = """\
+stackdeb turns an OpenStack release into Debian packages that carry their own virtualenv.
+
+stages, in pipeline order:
+  lock      resolve every catalog service of a release against its upper-constraints
+            into one hash-pinned lock (plus each service's closure)
+  bundle    fetch or compile every locked artifact once into the shared wheel cache, lay out
+            the target's wheelhouse (PEP 503 index, manifest) and package it as
+            openstack-wheels-<release>
+other commands:
+  services  list the catalog's services and their versions in a release
+
+Every stage records its inputs' digests; run again with nothing changed, it does nothing.
+"""
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--release", default=os.environ.get("STACKDEB_RELEASE", "2026.1"),
+                        help="OpenStack series id or codename (default: %(default)s)")
+    parser.add_argument("--suite", default=os.environ.get("STACKDEB_SUITE", "bookworm"),
+                        help="Debian suite (default: %(default)s)")
+
+
+def _add_sources(parser: argparse.ArgumentParser, requirements: bool = True) -> None:
+    parser.add_argument("--releases", default=os.environ.get("STACKDEB_RELEASES"),
+                        help="openstack/releases: directory or git URL ($STACKDEB_RELEASES)")
+    if requirements:
+        parser.add_argument("--requirements", default=os.environ.get("STACKDEB_REQUIREMENTS"),
+                            help="openstack/requirements: git URL, checkout, or snapshot directory "
+                                 "with <release>/upper-constraints.txt ($STACKDEB_REQUIREMENTS)")
+
+
+def _add_index(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-url", default=None,
+                        help="package index (default: pip's configured index-url)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackdeb", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache-dir", help="shared cache (default: $STACKDEB_CACHE_DIR or ~/.cache/stackdeb)")
+    parser.add_argument("--build-dir", help="outputs (default: $STACKDEB_BUILD_DIR or ./build)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lock = commands.add_parser("lock", help="resolve a target into a hash-pinned lock",
+                               description="Resolve every catalog service of a release, constrained by "
+                                           "its upper-constraints and overrides, into "
+                                           "requirements-bundles/<release>/<suite>/lock.txt.")
+    _add_target(lock)
+    _add_sources(lock)
+    _add_index(lock)
+    lock.add_argument("--resolver", default="uv", choices=["uv", "pip-tools"],
+                      help="uv (fast, default) or pip-tools (the reference)")
+    lock.add_argument("--force", action="store_true", help="resolve even if the inputs did not change")
+
+    bundle = commands.add_parser("bundle", help="build the target's wheelhouse and its .deb",
+                                 description="Fetch or compile every locked artifact into the shared "
+                                             "wheel cache, lay out the wheelhouse with a PEP 503 index "
+                                             "and a manifest, and package it as openstack-wheels-<release>.")
+    _add_target(bundle)
+    _add_index(bundle)
+    bundle.add_argument("--install-build-deps", action="store_true",
+                        help="apt-get install the system packages that compiling sdists needs (root)")
+    bundle.add_argument("--jobs", type=int, default=4, help="parallel downloads (default: %(default)s)")
+    bundle.add_argument("--force", action="store_true", help="rebuild even if the lock did not change")
+
+    services = commands.add_parser("services", help="list the catalog's services",
+                                   description="List the catalog's services; with --releases, also "
+                                               "their newest final version in the release.")
+    _add_target(services)
+    _add_sources(services, requirements=False)
+    return parser
+
+
+def _source(project: Project, spec, what: str, option: str):
+    from builders.releases import open_source
+    return open_source(spec, what, option, project.cache_dir)
+
+
+def cmd_lock(args, project: Project) -> None:
+    from builders.lock import resolve_lock
+    releases = _source(project, args.releases, "openstack/releases", "--releases")
+    requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
+    resolve_lock(project, args.release, args.suite, releases, requirements,
+                 resolver=args.resolver, force=args.force, index_url=args.index_url)
+
+
+def cmd_bundle(args, project: Project) -> None:
+    from builders.bundle import build_bundle
+    build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
+                 install_build_deps=args.install_build_deps, force=args.force)
+
+
+def cmd_services(args, project: Project) -> None:
+    from builders.releases import find_series, service_version
+    catalog = project.catalog()
+    if not args.releases:
+        for svc in catalog:
+            print(f"{svc.name:12} {svc.distribution:22} {svc.summary}")
+        return
+    releases = _source(project, args.releases, "openstack/releases", "--releases")
+    series = find_series(releases, args.release)
+    for svc in catalog:
+        print(f"{svc.name:12} {svc.distribution:22} {service_version(releases, series, svc.deliverable)}")
+
+
+COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "services": cmd_services}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        project = Project.from_env(cache_dir=args.cache_dir, build_dir=args.build_dir)
+        COMMANDS[args.command](args, project)
+    except StackdebError as exc:
+        print(f"stackdeb: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        log.info("interrupted; outputs are left as they were")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Stage 1, lock: one hash-pinned lock per target, plus each service's closure.
+
+Inputs: the catalog (services and their extra requirements), the service versions of the
+series (openstack/releases), upper-constraints (openstack/requirements) and the release's
+overrides. Outputs, in requirements-bundles/<release>/<suite>/: lock.txt, closures.json and
+manifest.json. The no-op check hashes exactly what the resolver would be given.
+"""
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from builders import log
+from builders.constraints import Constraints, load_overrides
+from builders.errors import StackdebError
+from builders.lockfile import closures, parse_lock, unhashed
+from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_atomic, write_json
+from builders.pipconfig import configured_index_url
+from builders.project import Project
+from builders.releases import Series, Source, find_series, service_version, upper_constraints
+from builders.targets import Suite, get_suite
+from builders.tools import piptools, uv
+
+RESOLVERS = {"uv": uv.pip_compile, "pip-tools": piptools.pip_compile}
+
+
+@dataclass
+class LockInputs:
+    series: Series
+    suite: Suite
+    versions: dict[str, str]          # service -> version
+    service_inputs: dict[str, str]    # "services/<name>.in" -> requirement lines
+    constraints: str
+    constraints_origin: str
+    overrides: list[str]
+    resolver: str
+
+    def digest(self) -> str:
+        return sha256_json({
+            "services": self.service_inputs, "constraints": self.constraints,
+            "python": self.suite.python, "platform": self.platform, "resolver": self.resolver,
+        })
+
+    @property
+    def platform(self) -> str:
+        major, minor = self.suite.glibc
+        return f"x86_64-manylinux_{major}_{minor}"
+
+
+@dataclass
+class LockResult:
+    directory: Path
+    changed: bool
+    pins: int
+    touched_services: list[str]
+
+
+def gather_inputs(project: Project, release: str, suite_name: str, releases: Source,
+                  requirements: Source, resolver: str) -> LockInputs:
+    if resolver not in RESOLVERS:
+        raise StackdebError(f"unknown resolver '{resolver}'", hint=f"one of: {', '.join(RESOLVERS)}")
+    suite = get_suite(suite_name)
+    catalog = project.catalog()
+    series = find_series(releases, release)
+    overrides = load_overrides(project.release_dir(series.release_id) / "overrides.yaml")
+    for pin in overrides.services:
+        catalog.get(pin.service)
+    versions = {svc.name: service_version(releases, series, svc.deliverable,
+                                          overrides.service_version(svc.name)) for svc in catalog}
+    uc = upper_constraints(requirements, series)
+    constraints = Constraints(uc.text, f"upper-constraints.txt ({uc.origin})")
+    applied = overrides.apply(constraints)
+    service_inputs = {f"services/{svc.name}.in": "".join(
+        line + "\n" for line in svc.requirement_lines(versions[svc.name])) for svc in catalog}
+    return LockInputs(series, suite, versions, service_inputs, constraints.text(), uc.origin,
+                      applied, resolver)
+
+
+def _header(inputs: LockInputs) -> str:
+    lines = [
+        f"stackdeb lock for {inputs.series.release_id} ({inputs.series.codename}) on "
+        f"{inputs.suite.codename} (python {inputs.suite.python}), resolved with {inputs.resolver}",
+        f"upper-constraints: {inputs.constraints_origin}",
+        "services: " + ", ".join(f"{s} {v}" for s, v in inputs.versions.items()),
+        *(f"override: {o}" for o in inputs.overrides),
+        f"regenerate: stackdeb lock --release {inputs.series.release_id} --suite {inputs.suite.codename}",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def run_resolver(inputs: LockInputs, index_url: str) -> str:
+    """Resolve in a scratch directory, so annotations name stable relative paths."""
+    if inputs.resolver == "pip-tools" and sys.version_info[:2] != tuple(map(int, inputs.suite.python.split("."))):
+        raise StackdebError(f"pip-tools resolves for the interpreter it runs on (python "
+                            f"{sys.version_info.major}.{sys.version_info.minor}), not {inputs.suite.python} "
+                            f"for {inputs.suite.codename}", hint="use --resolver uv for this suite")
+    with tempfile.TemporaryDirectory(prefix="stackdeb-lock-") as scratch:
+        work = Path(scratch)
+        write_atomic(work / "constraints.txt", inputs.constraints)
+        for name, text in inputs.service_inputs.items():
+            write_atomic(work / name, text)
+        RESOLVERS[inputs.resolver](
+            work, list(inputs.service_inputs), "constraints.txt", "lock.txt",
+            python=inputs.suite.python, platform=inputs.platform, index_url=index_url,
+            what=f"the lock for {inputs.series.release_id}/{inputs.suite.codename}")
+        return (work / "lock.txt").read_text()
+
+
+def check_lock(text: str, inputs: LockInputs, catalog_dists: dict[str, str]) -> dict:
+    pins = parse_lock(text, "resolver output")
+    missing_hashes = unhashed(pins)
+    if missing_hashes:
+        raise StackdebError(f"the resolver left pins without hashes: {', '.join(missing_hashes)}")
+    for service, dist in catalog_dists.items():
+        pin = pins.get(canonicalize_name(dist))
+        if not pin or pin.version != inputs.versions[service]:
+            raise StackdebError(f"the lock does not pin {dist}=={inputs.versions[service]} for {service}")
+    return pins
+
+
+def touched(old: dict | None, new: dict) -> list[str]:
+    """Services whose closure differs between two closures.json contents."""
+    old = old or {}
+    return sorted(s for s in new if old.get(s) != new[s])
+
+
+def resolve_lock(project: Project, release: str, suite: str, releases: Source, requirements: Source,
+                 *, resolver: str = "uv", force: bool = False, index_url: str | None = None) -> LockResult:
+    started = time.monotonic()
+    inputs = gather_inputs(project, release, suite, releases, requirements, resolver)
+    out = project.lock_dir(inputs.series.release_id, suite)
+    manifest = read_json(out / "manifest.json") or {}
+    label = f"{inputs.series.release_id}/{suite}"
+    for line in inputs.overrides:
+        log.info(f"override: {line}")
+    if (not force and manifest.get("inputs_digest") == inputs.digest()
+            and outputs_intact(out, manifest.get("outputs", {}))):
+        log.info(f"lock {label} is up to date (inputs unchanged): nothing to do "
+                 f"[{time.monotonic() - started:.2f}s]")
+        return LockResult(out, False, manifest.get("pins", 0), [])
+
+    log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
+    body = run_resolver(inputs, index_url or configured_index_url())
+    catalog = project.catalog()
+    pins = check_lock(body, inputs, {s.name: s.distribution for s in catalog})
+    new_closures = closures(pins, list(inputs.versions))
+    old_closures = read_json(out / "closures.json")
+    lock_text = _header(inputs) + body
+    previous = out / "lock.txt"
+    changed = not previous.exists() or previous.read_text() != lock_text
+    write_atomic(out / "lock.txt", lock_text)
+    write_json(out / "closures.json", new_closures)
+    generation = manifest.get("generation", 0) + (1 if changed else 0)
+    write_json(out / "manifest.json", {
+        "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
+        "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
+        "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
+        "overrides": inputs.overrides, "generation": generation,
+        "source_date_epoch": int(time.time()) if changed else manifest.get("source_date_epoch"),
+        "outputs": {n: sha256_file(out / n) for n in ("lock.txt", "closures.json")},
+    })
+    touched_services = touched(old_closures, new_closures)
+    log.info(f"wrote {out}/lock.txt: {len(pins)} pins, generation {generation}; "
+             f"services touched: {', '.join(touched_services) or 'none'} "
+             f"[{time.monotonic() - started:.1f}s]")
+    return LockResult(out, changed, len(pins), touched_services)

@@ -1,0 +1,88 @@
+"""The lock format: pip-tools' requirements.txt with hashes and split `# via` annotations.
+
+Parsing gives each pin its hashes and the packages that pulled it in; from those edges each
+service's closure (the subset of the lock it needs) follows without resolving again.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from packaging.utils import canonicalize_name
+
+from builders.errors import StackdebError
+
+PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
+HASH_RE = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+SERVICE_INPUT_RE = re.compile(r"-r\s+services/([a-z0-9-]+)\.in$")
+
+
+@dataclass
+class Pin:
+    name: str                      # canonical name
+    version: str
+    hashes: list[str] = field(default_factory=list)
+    via: list[str] = field(default_factory=list)   # canonical names or "-r services/x.in"
+
+    @property
+    def line(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def parse_lock(text: str, origin: str = "lock") -> dict[str, Pin]:
+    pins: dict[str, Pin] = {}
+    current: Pin | None = None
+    in_via = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not raw[0].isspace() and not line.startswith("#"):
+            match = PIN_RE.match(line)
+            if not match:
+                raise StackdebError(f"{origin} line {number}: malformed pin '{line}'")
+            current = Pin(canonicalize_name(match.group(1)), match.group(3))
+            pins[current.name] = current
+            in_via = False
+        elif current and line.startswith("--hash="):
+            current.hashes.extend(HASH_RE.findall(line))
+        elif current and line.startswith("# via"):
+            rest = line[len("# via"):].strip()
+            in_via = not rest
+            if rest:
+                current.via.append(_via_item(rest))
+        elif current and in_via and line.startswith("#   "):
+            current.via.append(_via_item(line[1:].strip()))
+        else:
+            in_via = False
+    return pins
+
+
+def _via_item(item: str) -> str:
+    return item if item.startswith("-") else canonicalize_name(item)
+
+
+def unhashed(pins: dict[str, Pin]) -> list[str]:
+    return sorted(p.line for p in pins.values() if not p.hashes)
+
+
+def closures(pins: dict[str, Pin], services: list[str]) -> dict[str, list[str]]:
+    """For each service, the sorted pins it needs: everything reachable from its inputs."""
+    children: dict[str, set[str]] = {}
+    roots: dict[str, set[str]] = {s: set() for s in services}
+    for pin in pins.values():
+        for parent in pin.via:
+            match = SERVICE_INPUT_RE.match(parent)
+            if match and match.group(1) in roots:
+                roots[match.group(1)].add(pin.name)
+            elif not parent.startswith("-"):
+                children.setdefault(parent, set()).add(pin.name)
+    result = {}
+    for service, start in roots.items():
+        seen, todo = set(), list(start)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(children.get(name, ()))
+        result[service] = sorted(pins[n].line for n in seen)
+    return result

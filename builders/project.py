@@ -1,0 +1,44 @@
+"""Where things live: the project's data, the shared cache and the build outputs."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from builders import PROJECT_DIR
+from builders.catalog import Catalog, load_catalog
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path        # catalog, requirements-bundles (committed data)
+    cache_dir: Path   # shared by every target: wheel cache, git mirrors
+    build_dir: Path   # outputs: wheelhouses, .deb files
+
+    @classmethod
+    def from_env(cls, root: Path | None = None, cache_dir: Path | None = None,
+                 build_dir: Path | None = None) -> "Project":
+        root = Path(root or os.environ.get("STACKDEB_PROJECT_DIR") or PROJECT_DIR)
+        xdg_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        cache = Path(cache_dir or os.environ.get("STACKDEB_CACHE_DIR") or xdg_cache / "stackdeb")
+        build = Path(build_dir or os.environ.get("STACKDEB_BUILD_DIR") or root / "build")
+        return cls(root.resolve(), cache.resolve(), build.resolve())
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "packaging" / "services.yaml"
+
+    def catalog(self) -> Catalog:
+        return load_catalog(self.catalog_path)
+
+    def release_dir(self, release_id: str) -> Path:
+        return self.root / "requirements-bundles" / release_id
+
+    def lock_dir(self, release_id: str, suite: str) -> Path:
+        return self.release_dir(release_id) / suite
+
+    @property
+    def bindep_path(self) -> Path:
+        return self.root / "requirements-bundles" / "bindep.txt"
+
+    def bundle_dir(self, release_id: str, suite: str) -> Path:
+        return self.build_dir / "bundles" / f"{release_id}-{suite}"

@@ -1,0 +1,39 @@
+"""Debian suites stackdeb builds for, and a target: one release on one suite."""
+
+from dataclasses import dataclass
+
+from builders.errors import StackdebError
+
+
+@dataclass(frozen=True)
+class Suite:
+    codename: str
+    version: str          # Debian major version, used in package versions (deb12)
+    python: str           # the suite's python3 (wheels are chosen and compiled for it)
+    glibc: tuple[int, int]
+
+    @property
+    def python_tag(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    @property
+    def manylinux_platforms(self) -> list[str]:
+        """Platform tags a wheel may carry to run on this suite (x86_64), best first."""
+        major, minor = self.glibc
+        tags = [f"manylinux_{major}_{m}_x86_64" for m in range(minor, 4, -1)]
+        legacy = {17: "manylinux2014_x86_64", 12: "manylinux2010_x86_64", 5: "manylinux1_x86_64"}
+        return tags + [tag for m, tag in legacy.items() if m <= minor]
+
+
+SUITES = {
+    "bookworm": Suite("bookworm", "12", "3.11", (2, 36)),
+    "trixie": Suite("trixie", "13", "3.13", (2, 41)),
+}
+
+
+def get_suite(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise StackdebError(f"unknown suite '{name}'",
+                            hint=f"supported suites: {', '.join(SUITES)}") from None

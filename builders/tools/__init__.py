@@ -1,0 +1,74 @@
+"""One door to every external program: find it, log the exact command, explain failures.
+
+Each tool has its own small module beside this one that builds its command lines; the rest
+of stackdeb never assembles a command line itself.
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from builders import log
+from builders.errors import StackdebError
+
+# Tools installed with stackdeb itself (uv, pip-compile, bindep) live beside the interpreter.
+_OWN_BIN = str(Path(sys.executable).parent)
+
+# What to install when a tool is missing.
+INSTALL_HINTS = {
+    "uv": "pip install uv (it is a stackdeb dependency: reinstall stackdeb)",
+    "pip-compile": "pip install pip-tools (a stackdeb dependency: reinstall stackdeb)",
+    "bindep": "pip install bindep (a stackdeb dependency: reinstall stackdeb)",
+    "dpkg-deb": "apt-get install dpkg",
+    "git": "apt-get install git",
+    "apt-get": "run on a Debian system",
+    "unshare": "apt-get install util-linux",
+}
+
+
+def find(tool: str) -> str:
+    """Absolute path of `tool`, looked up on PATH and then beside the running interpreter."""
+    path = os.environ.get("PATH", os.defpath) + os.pathsep + _OWN_BIN
+    found = shutil.which(tool, path=path)
+    if not found:
+        raise StackdebError(
+            f"required tool '{tool}' was not found on PATH",
+            hint=INSTALL_HINTS.get(tool, f"install {tool}"),
+        )
+    return found
+
+
+def run(
+    tool: str,
+    args: list[str],
+    *,
+    what: str,
+    fix: str,
+    cwd: Path | None = None,
+    env: dict[str, str | None] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+    quiet: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run `tool args`; on failure raise an error naming the tool, the input and the fix.
+
+    `what` names the input being worked on ("the lock for 2026.1/bookworm"), `fix` says what
+    the user can do about a failure. Output is captured and its tail shown on failure.
+    In `env`, a value of None removes that variable.
+    """
+    argv = [find(tool), *args]
+    log.info("$ " + shlex.join([tool, *args]))
+    full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
+    result = subprocess.run(
+        argv, cwd=cwd, env=full_env, text=True,
+        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE,
+    )
+    if result.returncode not in ok_codes:
+        tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
+        raise StackdebError(
+            f"{tool} failed (exit {result.returncode}) on {what}:\n{tail}", hint=fix
+        )
+    return result
