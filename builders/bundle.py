@@ -1,0 +1,314 @@
+"""Stage 2, bundle: every locked artifact, fetched or compiled once, as one wheelhouse and .deb.
+
+    build/bundles/<release>-<suite> -> .generations/<id>/     (symlink, switched atomically)
+        wheelhouse/wheels/*.whl                 every wheel of the lock, for the target
+        wheelhouse/simple/                      a PEP 503 index of them (relative links)
+        wheelhouse/requirements/<service>.txt   hash-pinned install list per service
+        wheelhouse/manifest.json                name, version, sha256, downloaded or compiled
+        openstack-wheels-<release>_<version>_amd64.deb
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from builders import log
+from builders.catalog import Catalog
+from builders.debpackage import build_wheels_deb
+from builders.errors import StackdebError
+from builders.index import IndexFile, PackageIndex, download
+from builders.lockfile import Pin, parse_lock
+from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.pipconfig import configured_index_url
+from builders.project import Project
+from builders.targets import Suite, get_suite
+from builders.tools import apt, bindep, uv
+from builders.wheelcache import WheelCache, verify_cached
+from builders.wheelcheck import check_service_wheels
+
+FORMAT = 1  # bump when the wheelhouse layout changes, so old bundles are rebuilt
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    origin: str                    # downloaded or compiled
+    source_sha256: str | None      # the sdist a compiled wheel came from
+    path: Path
+
+
+@dataclass
+class LockedTarget:
+    release: str
+    suite: Suite
+    directory: Path
+    manifest: dict
+    pins: dict[str, Pin]
+    closures: dict[str, list[str]]
+
+    @property
+    def build_id(self) -> str:
+        return f"{self.suite.python_tag}-{self.suite.codename}"
+
+
+def find_lock(project: Project, release: str, suite_name: str) -> LockedTarget:
+    suite = get_suite(suite_name)
+    for manifest_path in sorted(project.root.glob(f"requirements-bundles/*/{suite_name}/manifest.json")):
+        manifest = read_json(manifest_path) or {}
+        if release in (manifest.get("release"), manifest.get("codename")):
+            directory = manifest_path.parent
+            pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
+            return LockedTarget(manifest["release"], suite, directory, manifest, pins,
+                                read_json(directory / "closures.json") or {})
+    raise StackdebError(f"no lock for release '{release}' on {suite_name}",
+                        hint=f"run: stackdeb lock --release {release} --suite {suite_name}")
+
+
+def supported_tags(suite: Suite) -> list[Tag]:
+    """Tags a wheel may carry for this suite, best first (linux_x86_64: compiled here)."""
+    version = tuple(int(p) for p in suite.python.split("."))
+    platforms = suite.manylinux_platforms + ["linux_x86_64"]
+    return [*cpython_tags(version, abis=[suite.python_tag, "abi3", "none"], platforms=platforms),
+            *compatible_tags(version, interpreter=suite.python_tag, platforms=platforms)]
+
+
+def wheel_rank(filename: str, ranks: dict[Tag, int]) -> int | None:
+    _, _, _, tags = parse_wheel_filename(filename)
+    found = [ranks[t] for t in tags if t in ranks]
+    return min(found) if found else None
+
+
+def choose_file(pin: Pin, files: list[IndexFile], ranks: dict[Tag, int]) -> IndexFile:
+    """The best wheel for the target among the locked files, else the locked sdist."""
+    locked = [f for f in files if f.sha256 in pin.hashes]
+    wheels = [(wheel_rank(f.filename, ranks), f) for f in locked if f.filename.endswith(".whl")]
+    wheels = sorted((r, f.filename, f) for r, f in wheels if r is not None)
+    if wheels:
+        return wheels[0][2]
+    sdists = [f for f in locked if f.filename.endswith((".tar.gz", ".zip"))]
+    if sdists:
+        return sdists[0]
+    raise StackdebError(f"{pin.line}: none of its {len(pin.hashes)} locked files fits the target "
+                        f"and there is no sdist to compile",
+                        hint="the lock was made for another python or platform: re-run stackdeb lock")
+
+
+class Fetcher:
+    """Brings each pin's chosen file into the cache; index listings are cached per version."""
+
+    def __init__(self, project: Project, index_url: str, ranks: dict[Tag, int]):
+        self.cache = WheelCache(project.cache_dir)
+        self.listings = project.cache_dir / "listings"
+        self.index = PackageIndex(index_url)
+        self.ranks = ranks
+
+    def listing(self, pin: Pin) -> list[IndexFile]:
+        path = self.listings / pin.name / f"{pin.version}.json"
+        cached = read_json(path)
+        if cached and set(pin.hashes) <= {f["sha256"] for f in cached["files"]}:
+            return [IndexFile(**f) for f in cached["files"]]
+        files = [f for f in self.index.files(pin.name) if f.sha256 in pin.hashes]
+        write_json(path, {"files": [asdict(f) for f in files]})
+        return files
+
+    def fetch(self, pin: Pin) -> tuple[IndexFile, Path, bool]:
+        """(chosen file, its path in the cache, whether it was downloaded now)."""
+        chosen = choose_file(pin, self.listing(pin), self.ranks)
+        cached = self.cache.lookup(chosen.sha256)
+        if cached:
+            return chosen, cached, False
+        tmp, actual = download(chosen.url, self.cache.incoming, chosen.filename)
+        return chosen, self.cache.store(tmp, actual, chosen.filename, chosen.sha256), True
+
+
+def host_codename() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except FileNotFoundError:
+        pass
+    return "unknown"
+
+
+class Compiler:
+    """Compiles sdists for the target suite, once: the result is recorded in the cache."""
+
+    def __init__(self, project: Project, target: LockedTarget, index_url: str, install_deps: bool):
+        self.project, self.target, self.index_url = project, target, index_url
+        self.install_deps = install_deps
+        self.python = f"/usr/bin/python{target.suite.python}"
+
+    def check_host(self, projects: list[str]) -> None:
+        suite = self.target.suite
+        if host_codename() != suite.codename or not Path(self.python).exists():
+            raise StackdebError(
+                f"{', '.join(projects)} must be compiled for {suite.codename} (python {suite.python}), "
+                f"but this host is {host_codename()}",
+                hint=f"run the bundle stage on a {suite.codename} machine or chroot")
+        missing = bindep.missing_packages(self.project.bindep_path, ["compile", *projects])
+        if missing and self.install_deps:
+            apt.install(missing, f"build dependencies of {', '.join(projects)}")
+        elif missing:
+            raise StackdebError(
+                f"compiling {', '.join(projects)} needs system packages that are not installed: "
+                f"{' '.join(missing)}",
+                hint=f"apt-get install {' '.join(missing)}, or pass --install-build-deps")
+
+    def compile(self, pin: Pin, sdist: Path, cache) -> Path:
+        with tempfile.TemporaryDirectory(dir=cache.incoming) as out:
+            uv.build_wheel(sdist, Path(out), python=self.python, index_url=self.index_url,
+                           source_date_epoch=self.target.manifest["source_date_epoch"])
+            built = list(Path(out).glob("*.whl"))
+            if len(built) != 1:
+                raise StackdebError(f"compiling {sdist.name} gave {len(built)} wheels instead of one")
+            tmp = built[0]
+            wheel = cache.store(tmp, sha256_file(tmp), tmp.name, None)
+        cache.record_compiled(self.target.build_id, sdist.parent.name, wheel)
+        return wheel
+
+
+def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jobs: int,
+                      install_deps: bool) -> list[Artifact]:
+    ranks = {tag: i for i, tag in enumerate(supported_tags(target.suite))}
+    fetcher = Fetcher(project, index_url, ranks)
+    pins = sorted(target.pins.values(), key=lambda p: p.name)
+    fetched: dict[str, tuple[IndexFile, Path]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for done, (pin, (chosen, path, new)) in enumerate(
+                zip(pins, pool.map(fetcher.fetch, pins)), 1):
+            fetched[pin.name] = (chosen, path)
+            kind = "sdist" if not chosen.filename.endswith(".whl") else "wheel"
+            log.progress(done, len(pins), f"{pin.line}: {kind} {'downloaded' if new else 'cached'}")
+
+    compiler = Compiler(project, target, index_url, install_deps)
+    to_compile = [p for p in pins if not fetched[p.name][0].filename.endswith(".whl")
+                  and not fetcher.cache.compiled(target.build_id, fetched[p.name][0].sha256)]
+    if to_compile:
+        compiler.check_host([p.name for p in to_compile])
+    artifacts = []
+    for pin in pins:
+        chosen, path = fetched[pin.name]
+        if chosen.filename.endswith(".whl"):
+            artifacts.append(Artifact(pin.name, pin.version, chosen.filename, chosen.sha256,
+                                      "downloaded", None, path))
+            continue
+        wheel = fetcher.cache.compiled(target.build_id, chosen.sha256)
+        if wheel is None:
+            log.info(f"compiling {chosen.filename} for {target.suite.codename}")
+            wheel = compiler.compile(pin, path, fetcher.cache)
+        artifacts.append(Artifact(pin.name, pin.version, wheel.name, wheel.parent.name,
+                                  "compiled", chosen.sha256, wheel))
+    return artifacts
+
+
+def write_simple_index(wheelhouse: Path, artifacts: list[Artifact]) -> None:
+    simple = wheelhouse / "simple"
+    names = []
+    for art in artifacts:
+        page = simple / art.name / "index.html"
+        page.parent.mkdir(parents=True)
+        page.write_text(f'<!DOCTYPE html>\n<html><body>\n<a href="../../wheels/{art.filename}'
+                        f'#sha256={art.sha256}">{art.filename}</a>\n</body></html>\n')
+        names.append(art.name)
+    links = "".join(f'<a href="{n}/">{n}</a>\n' for n in sorted(names))
+    (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+
+
+def write_service_requirements(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact]) -> None:
+    by_line = {f"{a.name}=={a.version}": a for a in artifacts}
+    folder = wheelhouse / "requirements"
+    folder.mkdir()
+    for service, lines in sorted(target.closures.items()):
+        text = "".join(f"{line} --hash=sha256:{by_line[line].sha256}\n" for line in lines)
+        (folder / f"{service}.txt").write_text(text)
+
+
+def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact],
+                       inputs_digest: str) -> None:
+    wheels = wheelhouse / "wheels"
+    wheels.mkdir(parents=True)
+    for art in artifacts:
+        verify_cached(art.path)   # a cache file changed behind our back stops the bundle here
+        os.link(art.path, wheels / art.filename)
+    write_simple_index(wheelhouse, artifacts)
+    write_service_requirements(wheelhouse, target, artifacts)
+    write_json(wheelhouse / "manifest.json", {
+        "release": target.release, "suite": target.suite.codename, "python": target.suite.python,
+        "lock_generation": target.manifest.get("generation"), "inputs_digest": inputs_digest,
+        "artifacts": [{"name": a.name, "version": a.version, "filename": a.filename,
+                       "sha256": a.sha256, "origin": a.origin, "source_sha256": a.source_sha256}
+                      for a in artifacts],
+    })
+
+
+def bundle_inputs_digest(target: LockedTarget, catalog: Catalog) -> str:
+    return sha256_json({
+        "format": FORMAT, "lock": target.manifest.get("outputs"), "suite": target.suite.codename,
+        "generation": target.manifest.get("generation"),
+        "catalog": sha256_file(catalog.path),
+    })
+
+
+def is_up_to_date(current: Path, digest: str) -> bool:
+    manifest = read_json(current / "wheelhouse" / "manifest.json")
+    if not manifest or manifest.get("inputs_digest") != digest:
+        return False
+    wheels = current / "wheelhouse" / "wheels"
+    return (all((wheels / a["filename"]).is_file() for a in manifest["artifacts"])
+            and any(current.glob("*.deb")))
+
+
+def switch_generation(link: Path, new_generation: Path) -> None:
+    """Point `link` at the new generation atomically, then drop the old one."""
+    old = link.resolve() if link.is_symlink() else None
+    tmp_link = link.with_name(f".{link.name}.new")
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(os.path.relpath(new_generation, link.parent))
+    os.replace(tmp_link, link)
+    if old and old != new_generation.resolve():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,
+                 jobs: int = 4, install_build_deps: bool = False, force: bool = False) -> Path:
+    started = time.monotonic()
+    target = find_lock(project, release, suite)
+    catalog = project.catalog()
+    link = project.bundle_dir(target.release, suite)
+    digest = bundle_inputs_digest(target, catalog)
+    label = f"{target.release}/{suite}"
+    if not force and link.exists() and is_up_to_date(link, digest):
+        log.info(f"bundle {label} is up to date (lock unchanged): nothing to do "
+                 f"[{time.monotonic() - started:.2f}s]")
+        return link
+
+    artifacts = collect_artifacts(project, target, index_url or configured_index_url(), jobs,
+                                  install_build_deps)
+    check_service_wheels(catalog, target.manifest["services"], artifacts)
+    generations = link.parent / ".generations"
+    generations.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=generations, prefix=f"{target.release}-{suite}-"))
+    work.chmod(0o755)
+    try:
+        lay_out_wheelhouse(work / "wheelhouse", target, artifacts, digest)
+        build_wheels_deb(work / "wheelhouse", work, target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    switch_generation(link, work)
+    compiled = sum(a.origin == "compiled" for a in artifacts)
+    size = sum(a.path.stat().st_size for a in artifacts) / 1e6
+    log.info(f"bundle {label}: {len(artifacts)} wheels ({compiled} compiled), {size:.1f} MB "
+             f"-> {link} [{time.monotonic() - started:.1f}s]")
+    return link

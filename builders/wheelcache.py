@@ -1,0 +1,69 @@
+"""The content-addressed artifact cache shared by every target.
+
+    <cache>/artifacts/<sha256[:2]>/<sha256>/<filename>    every downloaded or compiled file
+    <cache>/compiled/<python-tag>-<suite>/<sdist sha256>.json -> the wheel built from it
+
+A file is stored under the digest of its bytes, so it is fetched once for all targets; a
+wheel compiled from an sdist is recorded against that sdist, so it is never built again.
+Stored files are read-only; `verify_cached` finds one that was changed behind the cache's back.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from builders.errors import StackdebError
+from builders.manifest import sha256_file, write_json
+
+
+class WheelCache:
+    def __init__(self, root: Path):
+        self.root = root / "artifacts"
+        self.compiled_root = root / "compiled"
+        self.incoming = root / "incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str, filename: str) -> Path:
+        return self.root / sha256[:2] / sha256 / filename
+
+    def lookup(self, sha256: str) -> Path | None:
+        folder = self.root / sha256[:2] / sha256
+        found = list(folder.iterdir()) if folder.is_dir() else []
+        return found[0] if found else None
+
+    def store(self, tmp: Path, actual_sha256: str, filename: str, expected_sha256: str | None) -> Path:
+        """Move a fetched or built file into the cache; a hash mismatch is an error."""
+        if expected_sha256 and actual_sha256 != expected_sha256:
+            tmp.unlink(missing_ok=True)
+            raise StackdebError(
+                f"hash mismatch for {filename}: the lock expects sha256 {expected_sha256}, "
+                f"got {actual_sha256}",
+                hint="the index served other bytes than were locked; nothing was stored. "
+                     "If the upstream file really changed, re-run `stackdeb lock --force`")
+        target = self.path(actual_sha256, filename)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+        return target
+
+    def compiled(self, build_id: str, sdist_sha256: str) -> Path | None:
+        record = self.compiled_root / build_id / f"{sdist_sha256}.json"
+        if not record.exists():
+            return None
+        data = json.loads(record.read_text())
+        wheel = self.path(data["sha256"], data["filename"])
+        return wheel if wheel.exists() else None
+
+    def record_compiled(self, build_id: str, sdist_sha256: str, wheel: Path) -> None:
+        write_json(self.compiled_root / build_id / f"{sdist_sha256}.json",
+                   {"filename": wheel.name, "sha256": wheel.parent.name})
+
+
+def verify_cached(path: Path) -> str:
+    """The cached file's sha256, which must be the address it is stored under."""
+    actual = sha256_file(path)
+    if actual != path.parent.name:
+        raise StackdebError(
+            f"hash mismatch in the wheel cache: {path} has sha256 {actual}",
+            hint=f"the cached file was modified; delete {path.parent} and run again")
+    return actual
