@@ -30,7 +30,7 @@ from builders.pipconfig import configured_index_url
 from builders.project import Project
 from builders.targets import Suite, get_suite
 from builders.tools import apt, bindep, uv
-from builders.wheelcache import WheelCache, verify_cached
+from builders.wheelcache import WheelCache, copy_verified
 from builders.wheelcheck import check_service_wheels
 
 FORMAT = 1  # bump when the wheelhouse layout changes, so old bundles are rebuilt
@@ -239,8 +239,7 @@ def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[A
     wheels = wheelhouse / "wheels"
     wheels.mkdir(parents=True)
     for art in artifacts:
-        verify_cached(art.path)   # a cache file changed behind our back stops the bundle here
-        os.link(art.path, wheels / art.filename)
+        copy_verified(art.path, wheels / art.filename)
     write_simple_index(wheelhouse, artifacts)
     write_service_requirements(wheelhouse, target, artifacts)
     write_json(wheelhouse / "manifest.json", {

@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     except StackdebError as exc:
         print(f"stackdeb: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:   # a full disk, a permission problem: name the file, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"stackdeb: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         log.info("interrupted; outputs are left as they were")
         return 130

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from debian.deb822 import Deb822
 
+from builders.manifest import link_or_copy
 from builders.tools import dpkg_deb
 
 MAINTAINER = os.environ.get("STACKDEB_MAINTAINER", "stackdeb release engineering <release@stackdeb.invalid>")
@@ -56,7 +57,7 @@ def _changelog(package: str, version: str, suite: str, epoch: int, pins: int) ->
 def _stage_tree(root: Path, wheelhouse: Path, release: str) -> None:
     dest = root / install_dir(release)
     dest.parent.mkdir(parents=True)
-    shutil.copytree(wheelhouse, dest, copy_function=os.link)
+    shutil.copytree(wheelhouse, dest, copy_function=link_or_copy)
 
 
 def _md5sums(root: Path) -> str:

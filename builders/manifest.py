@@ -4,9 +4,11 @@ Every stage writes manifest.json beside its outputs: the digests of what went in
 came out. Run again with the same inputs and intact outputs, it does nothing and says so.
 """
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -61,3 +63,13 @@ def outputs_intact(directory: Path, outputs: dict[str, str]) -> bool:
     """True when every recorded output file exists with its recorded digest."""
     return all((directory / name).is_file() and sha256_file(directory / name) == digest
                for name, digest in outputs.items())
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when on the same filesystem (free), copy otherwise."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        shutil.copy2(source, target)

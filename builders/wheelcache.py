@@ -5,15 +5,16 @@
 
 A file is stored under the digest of its bytes, so it is fetched once for all targets; a
 wheel compiled from an sdist is recorded against that sdist, so it is never built again.
-Stored files are read-only; `verify_cached` finds one that was changed behind the cache's back.
+Stored files are read-only; `copy_verified` finds one that was changed behind the cache's back.
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 from builders.errors import StackdebError
-from builders.manifest import sha256_file, write_json
+from builders.manifest import write_json
 
 
 class WheelCache:
@@ -59,11 +60,19 @@ class WheelCache:
                    {"filename": wheel.name, "sha256": wheel.parent.name})
 
 
-def verify_cached(path: Path) -> str:
-    """The cached file's sha256, which must be the address it is stored under."""
-    actual = sha256_file(path)
-    if actual != path.parent.name:
+def copy_verified(path: Path, target: Path) -> str:
+    """Copy a cached file, checking in the same pass that its bytes still match its address.
+
+    A copy, not a link: a bundle must not change when the cache is damaged later.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as source, open(target, "wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
+    if digest.hexdigest() != path.parent.name:
+        target.unlink()
         raise StackdebError(
-            f"hash mismatch in the wheel cache: {path} has sha256 {actual}",
+            f"hash mismatch in the wheel cache: {path} has sha256 {digest.hexdigest()}",
             hint=f"the cached file was modified; delete {path.parent} and run again")
-    return actual
+    return digest.hexdigest()

@@ -1,0 +1,147 @@
+"""A package index of tiny generated wheels and sdists, served over HTTP on 127.0.0.1.
+
+Tests of the lock and bundle stages run offline against it, with the real resolvers (uv,
+pip-compile) and the real sdist compiler (uv build).
+"""
+
+import base64
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+EPOCH = (2026, 1, 1, 0, 0, 0)
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, modules=None) -> bytes:
+    """A minimal, valid, installable py3-none-any wheel."""
+    module = canonicalize_name(name).replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
+    for path, text in (modules or {}).items():
+        files[path] = text
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files[f"{dist_info}/METADATA"] = metadata
+    files[f"{dist_info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    if console_scripts:
+        files[f"{dist_info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in console_scripts.items())
+    record = "".join(f"{p},{_record_hash(t.encode())},{len(t.encode())}\n" for p, t in files.items())
+    files[f"{dist_info}/RECORD"] = record + f"{dist_info}/RECORD,,\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, text in files.items():
+            archive.writestr(zipfile.ZipInfo(path, EPOCH), text)
+    return buffer.getvalue()
+
+
+# A PEP 517 backend kept inside the sdist (no build requirements), so compiling needs no index.
+BACKEND = '''
+import base64, hashlib, os, zipfile
+NAME, VERSION, REQUIRES = {name!r}, {version!r}, {requires!r}
+MODULE = NAME.replace("-", "_")
+DIST_INFO = f"{{MODULE}}-{{VERSION}}.dist-info"
+
+def _metadata():
+    return (f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n"
+            + "".join(f"Requires-Dist: {{r}}\\n" for r in REQUIRES))
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    os.makedirs(os.path.join(metadata_directory, DIST_INFO))
+    with open(os.path.join(metadata_directory, DIST_INFO, "METADATA"), "w") as out:
+        out.write(_metadata())
+    return DIST_INFO
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {{f"{{MODULE}}/__init__.py": "COMPILED = True\\n",
+              f"{{DIST_INFO}}/METADATA": _metadata(),
+              f"{{DIST_INFO}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: inline\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+    def digest(text):
+        raw = hashlib.sha256(text.encode()).digest()
+        return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    record = "".join(f"{{p}},{{digest(t)}},{{len(t.encode())}}\\n" for p, t in files.items())
+    files[f"{{DIST_INFO}}/RECORD"] = record + f"{{DIST_INFO}}/RECORD,,\\n"
+    filename = f"{{MODULE}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for path, text in files.items():
+            archive.writestr(zipfile.ZipInfo(path, (2026, 1, 1, 0, 0, 0)), text)
+    return filename
+'''
+
+
+def sdist_bytes(name: str, version: str, *, requires=()) -> bytes:
+    module = canonicalize_name(name).replace("-", "_")
+    top = f"{module}-{version}"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "backend.py": BACKEND.format(name=name, version=version, requires=list(requires)),
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size, info.mtime = len(data), 1767225600
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class FakeIndex:
+    """Files under root/files/, PEP 503 pages under root/simple/<project>/index.html."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.projects: dict[str, list[str]] = {}
+        (root / "files").mkdir(parents=True, exist_ok=True)
+
+    def add(self, project: str, filename: str, data: bytes) -> None:
+        (self.root / "files" / filename).write_bytes(data)
+        self.projects.setdefault(canonicalize_name(project), []).append(filename)
+        self._write_page(canonicalize_name(project))
+
+    def add_wheel(self, name: str, version: str, **kwargs) -> None:
+        module = canonicalize_name(name).replace("-", "_")
+        self.add(name, f"{module}-{version}-py3-none-any.whl", wheel_bytes(name, version, **kwargs))
+
+    def add_sdist(self, name: str, version: str, **kwargs) -> None:
+        module = canonicalize_name(name).replace("-", "_")
+        self.add(name, f"{module}-{version}.tar.gz", sdist_bytes(name, version, **kwargs))
+
+    def replace_bytes(self, filename: str, data: bytes) -> None:
+        """Serve other bytes under the same name and the same advertised hash (a tampered mirror)."""
+        (self.root / "files" / filename).write_bytes(data)
+
+    def _write_page(self, project: str) -> None:
+        links = []
+        for filename in self.projects[project]:
+            digest = hashlib.sha256((self.root / "files" / filename).read_bytes()).hexdigest()
+            links.append(f'<a href="../../files/{filename}#sha256={digest}">{filename}</a>')
+        page = self.root / "simple" / project / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+
+    def serve(self) -> "tuple[str, http.server.ThreadingHTTPServer]":
+        handler = partial(_QuietHandler, directory=str(self.root))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/simple/", server
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass

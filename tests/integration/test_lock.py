@@ -1,0 +1,104 @@
+"""stackdeb lock with the real resolvers against the fake index (offline, seconds)."""
+
+import json
+
+from builders.lockfile import parse_lock
+from conftest import snapshot
+
+
+def lock(stackdeb, mini, *extra):
+    return stackdeb("lock", "--release", "2026.1", "--suite", "bookworm",
+                    "--index-url", mini.index.url, *extra)
+
+
+def pins_of(path):
+    return {p.line: sorted(p.hashes) for p in parse_lock(path.read_text()).values()}
+
+
+def test_lock_pins_every_service_with_hashes_and_closures(stackdeb, mini_project):
+    code, err = lock(stackdeb, mini_project)
+    assert code == 0, err
+    pins = parse_lock((mini_project.lock_dir / "lock.txt").read_text())
+    assert {p.line for p in pins.values()} == {
+        "alpha-svc==1.0.0", "beta-svc==2.0.0", "libone==1.0.0", "libtwo==0.5.0", "libthree==3.0.0"}
+    assert all(p.hashes for p in pins.values())
+    closures = json.loads((mini_project.lock_dir / "closures.json").read_text())
+    assert closures == {
+        "alpha": ["alpha-svc==1.0.0", "libone==1.0.0", "libthree==3.0.0"],
+        "beta": ["beta-svc==2.0.0", "libone==1.0.0", "libtwo==0.5.0"],
+    }
+    manifest = json.loads((mini_project.lock_dir / "manifest.json").read_text())
+    assert manifest["generation"] == 1 and manifest["services"] == {"alpha": "1.0.0", "beta": "2.0.0"}
+
+
+def test_uv_and_pip_tools_give_the_same_pins_and_hashes(stackdeb, mini_project, tmp_path):
+    assert lock(stackdeb, mini_project)[0] == 0
+    by_uv = pins_of(mini_project.lock_dir / "lock.txt")
+    code, err = lock(stackdeb, mini_project, "--resolver", "pip-tools")
+    assert code == 0, err
+    assert pins_of(mini_project.lock_dir / "lock.txt") == by_uv
+    assert "resolved with pip-tools" in (mini_project.lock_dir / "lock.txt").read_text()
+
+
+def test_a_second_run_with_the_same_inputs_does_nothing(stackdeb, mini_project):
+    assert lock(stackdeb, mini_project)[0] == 0
+    before = snapshot(mini_project.lock_dir)
+    code, err = lock(stackdeb, mini_project)
+    assert code == 0 and "up to date (inputs unchanged): nothing to do" in err
+    assert snapshot(mini_project.lock_dir) == before
+
+
+def test_an_override_changes_the_lock_and_reports_touched_services(stackdeb, mini_project):
+    assert lock(stackdeb, mini_project)[0] == 0
+    (mini_project.root / "requirements-bundles/2026.1/overrides.yaml").write_text(
+        "constraints:\n  - replace: libone\n    with: libone===1.1.0\n    reason: needs the 1.1 fix\n")
+    code, err = lock(stackdeb, mini_project)
+    assert code == 0, err
+    assert "override: replace libone -> libone===1.1.0: needs the 1.1 fix" in err
+    assert "services touched: alpha, beta" in err
+    text = (mini_project.lock_dir / "lock.txt").read_text()
+    assert "libone==1.1.0" in text and "# override: replace libone" in text
+    assert json.loads((mini_project.lock_dir / "manifest.json").read_text())["generation"] == 2
+
+
+def test_a_constraint_conflict_fails_and_keeps_the_previous_lock(stackdeb, mini_project):
+    assert lock(stackdeb, mini_project)[0] == 0
+    before = snapshot(mini_project.lock_dir)
+    (mini_project.root / "packaging/services.yaml").write_text(
+        (mini_project.root / "packaging/services.yaml").read_text().replace(
+            "extra_requirements: [libthree]", "extra_requirements: [libthree, 'libone>=1.1']"))
+    code, err = lock(stackdeb, mini_project)
+    assert code == 1
+    assert "uv failed" in err and "the lock for 2026.1/bookworm" in err and "libone" in err
+    assert "constraint conflict" in err
+    assert snapshot(mini_project.lock_dir) == before
+
+
+def test_a_broken_upper_constraints_line_is_named(stackdeb, mini_project):
+    (mini_project.requirements / "2026.1/upper-constraints.txt").write_text("libone===1.0.0\nlibtwo=>0.5\n")
+    code, err = lock(stackdeb, mini_project)
+    assert code == 1
+    assert "upper-constraints.txt (stable/2026.1@0123abcd) line 2: malformed requirement line 'libtwo=>0.5'" in err
+    assert not mini_project.lock_dir.exists()
+
+
+def test_an_unknown_release_fails_cleanly(stackdeb, mini_project):
+    code, err = stackdeb("lock", "--release", "2030.1", "--index-url", mini_project.index.url)
+    assert code == 1 and "unknown release '2030.1'" in err
+    assert len(err.strip().splitlines()) == 2   # the message and its hint
+
+
+def test_a_malformed_catalog_entry_fails_before_resolving(stackdeb, mini_project):
+    catalog = mini_project.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace("port: 5000", "port: http"))
+    code, err = lock(stackdeb, mini_project)
+    assert code == 1 and "service 'alpha', field 'wsgi_apps'" in err
+    assert "uv pip compile" not in err
+
+
+def test_an_unknown_service_in_the_overrides_is_refused(stackdeb, mini_project):
+    (mini_project.root / "requirements-bundles/2026.1").mkdir(parents=True)
+    (mini_project.root / "requirements-bundles/2026.1/overrides.yaml").write_text(
+        "services:\n  gamma: {version: 1.0.0, reason: r}\n")
+    code, err = lock(stackdeb, mini_project)
+    assert code == 1 and "unknown service 'gamma'" in err
