@@ -1,7 +1,5 @@
-import os
 import shutil
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,41 +9,7 @@ from fakeindex import FakeIndex  # noqa: E402
 
 from builders import PROJECT_DIR  # noqa: E402
 from builders.cli import main  # noqa: E402
-
-SHARED_DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", PROJECT_DIR.parent / "shared" / "data"))
-
-MINI_CATALOG = """\
-alpha:
-  distribution: alpha-svc
-  deliverable: alpha
-  summary: Alpha test service
-  import_name: alpha_svc
-  user: alpha
-  extra_requirements: [libthree]
-  console_scripts: [alpha-manage]
-  wsgi_apps:
-    alpha-api: {module: alpha_svc.wsgi.api, port: 5000}
-beta:
-  distribution: beta-svc
-  deliverable: beta
-  summary: Beta test service
-  import_name: beta_svc
-  user: beta
-"""
-
-SERIES = """\
-- name: hibiscus
-  release-id: 2026.2
-  status: development
-- name: gazpacho
-  release-id: 2026.1
-  status: maintained
-"""
-
-
-def deliverable(*versions: str) -> str:
-    return "releases:\n" + "".join(f"  - version: {v}\n    projects: []\n" for v in versions)
-
+from helpers import MINI_CATALOG, SERIES, SHARED_DATA, deliverable  # noqa: E402
 
 def populate_index(index: FakeIndex) -> None:
     index.add_wheel("alpha-svc", "1.0.0", requires=["libone"],
@@ -111,11 +75,25 @@ def stackdeb(capfd):
     return run
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Every file under a directory with its bytes, to prove nothing changed."""
-    return {str(p.relative_to(directory)): p.read_bytes()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def dedent(text: str) -> str:
-    return textwrap.dedent(text).lstrip()
+@pytest.fixture
+def shared_data():
+    if not (SHARED_DATA / "openstack-releases").is_dir():
+        pytest.fail(f"the shared upstream snapshots are missing at {SHARED_DATA} "
+                    "(set STACKDEB_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def real_project(tmp_path, shared_data, monkeypatch):
+    """A copy of the project's committed data, with the real upstream snapshots as sources and
+    the real shared cache (so a warm machine reuses its wheels)."""
+    root = tmp_path / "project"
+    for folder in ("packaging", "requirements-bundles"):
+        shutil.copytree(PROJECT_DIR / folder, root / folder)
+    monkeypatch.setenv("STACKDEB_PROJECT_DIR", str(root))
+    monkeypatch.setenv("STACKDEB_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("STACKDEB_RELEASES", str(shared_data / "openstack-releases"))
+    monkeypatch.setenv("STACKDEB_REQUIREMENTS", str(shared_data / "openstack-requirements"))
+    return root

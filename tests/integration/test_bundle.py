@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import snapshot
+from helpers import snapshot
 
 
 @pytest.fixture

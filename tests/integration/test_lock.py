@@ -3,7 +3,7 @@
 import json
 
 from builders.lockfile import parse_lock
-from conftest import snapshot
+from helpers import snapshot
 
 
 def lock(stackdeb, mini, *extra):

@@ -4,7 +4,7 @@ import pytest
 
 from builders.errors import StackdebError
 from builders.releases import Source, find_series, open_source, service_version, upper_constraints
-from conftest import SERIES, deliverable
+from helpers import SERIES, deliverable
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
+#   ./bootstrap.sh               set up, then lock (when upstream data is given) and bundle
+#   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
+# Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset
+# and the snapshots beside this checkout exist (../shared/data), those are used.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(
+  python3-venv python3-dev build-essential pkg-config   # the venv, compiling sdists
+  git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
+)
+deps_only=0
+for arg in "$@"; do
+  case $arg in
+    --deps-only) deps_only=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "== installing Debian packages: ${APT_PACKAGES[*]}"
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+
+echo "== creating .venv with the system python3 and installing stackdeb"
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+[ "$deps_only" = 1 ] && exit 0
+
+if [ -z "${STACKDEB_RELEASES:-}" ] && [ -d ../shared/data/openstack-releases ]; then
+  export STACKDEB_RELEASES=../shared/data/openstack-releases
+  export STACKDEB_REQUIREMENTS=../shared/data/openstack-requirements
+fi
+release=${STACKDEB_RELEASE:-2026.1} suite=${STACKDEB_SUITE:-bookworm}
+if [ -n "${STACKDEB_RELEASES:-}" ]; then
+  echo "== stackdeb lock --release $release --suite $suite"
+  .venv/bin/stackdeb lock --release "$release" --suite "$suite"
+else
+  echo "== no upstream data given: using the committed lock"
+fi
+echo "== stackdeb bundle --release $release --suite $suite"
+.venv/bin/stackdeb bundle --release "$release" --suite "$suite" --install-build-deps
+echo "== done: build/bundles/$release-$suite/"
+ls -l "build/bundles/$release-$suite/"

@@ -1,0 +1,46 @@
+"""Plain helpers shared by the test tiers (fixtures live in conftest.py)."""
+
+import os
+from pathlib import Path
+
+from builders import PROJECT_DIR
+
+SHARED_DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", PROJECT_DIR.parent / "shared" / "data"))
+
+MINI_CATALOG = """\
+alpha:
+  distribution: alpha-svc
+  deliverable: alpha
+  summary: Alpha test service
+  import_name: alpha_svc
+  user: alpha
+  extra_requirements: [libthree]
+  console_scripts: [alpha-manage]
+  wsgi_apps:
+    alpha-api: {module: alpha_svc.wsgi.api, port: 5000}
+beta:
+  distribution: beta-svc
+  deliverable: beta
+  summary: Beta test service
+  import_name: beta_svc
+  user: beta
+"""
+
+SERIES = """\
+- name: hibiscus
+  release-id: 2026.2
+  status: development
+- name: gazpacho
+  release-id: 2026.1
+  status: maintained
+"""
+
+
+def deliverable(*versions: str) -> str:
+    return "releases:\n" + "".join(f"  - version: {v}\n    projects: []\n" for v in versions)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under a directory with its bytes, to prove nothing changed."""
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
