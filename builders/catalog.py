@@ -42,6 +42,7 @@ class Service:
     runtime_packages: tuple[str, ...] = ()
     build_packages: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
+    revision: int = 1        # Debian revision: bump when packaging changes without the lock
 
     @property
     def package_name(self) -> str:
@@ -56,7 +57,7 @@ REQUIRED = {"distribution", "deliverable", "summary", "import_name", "user"}
 LIST_FIELDS = {"extra_requirements", "console_scripts", "config_files", "config_namespaces",
                "runtime_packages", "build_packages", "conflicts"}
 MAP_FIELDS = {"wsgi_apps", "daemons"}
-KNOWN = REQUIRED | LIST_FIELDS | MAP_FIELDS
+KNOWN = REQUIRED | LIST_FIELDS | MAP_FIELDS | {"revision"}
 
 
 class Catalog:
@@ -156,6 +157,13 @@ def _daemons(entry: _Entry) -> dict[str, str]:
     return dict(daemons)
 
 
+def _revision(entry: _Entry) -> int:
+    value = entry.raw.get("revision", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        entry.fail(f"'{value}' must be a positive integer", "revision")
+    return value
+
+
 def parse_service(path: Path, name: str, raw) -> Service:
     entry = _Entry(path, name, raw)
     if not NAME_RE.match(name):
@@ -181,6 +189,7 @@ def parse_service(path: Path, name: str, raw) -> Service:
         runtime_packages=entry.strings("runtime_packages", DEB_PACKAGE_RE),
         build_packages=entry.strings("build_packages", DEB_PACKAGE_RE),
         conflicts=entry.strings("conflicts", DEB_PACKAGE_RE),
+        revision=_revision(entry),
     )
 
 

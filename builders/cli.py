@@ -17,6 +17,8 @@ stages, in pipeline order:
   bundle    fetch or compile every locked artifact once into the shared wheel cache, lay out
             the target's wheelhouse (PEP 503 index, manifest) and package it as
             openstack-wheels-<release>
+  package   build venv-<service> packages with dh-virtualenv from the bundle alone, in a
+            clean chroot of the suite with no network; lintian; --check-reproducible
 other commands:
   services  list the catalog's services and their versions in a release
 
@@ -74,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--jobs", type=int, default=4, help="parallel downloads (default: %(default)s)")
     bundle.add_argument("--force", action="store_true", help="rebuild even if the lock did not change")
 
+    package = commands.add_parser("package", help="build venv-<service> packages",
+                                  description="Build one dh-virtualenv package per service from the "
+                                              "target's bundle, offline, in a clean chroot of the suite. "
+                                              "Only services whose inputs changed are rebuilt.")
+    _add_target(package)
+    package.add_argument("services", nargs="*", metavar="SERVICE", help="services to build")
+    package.add_argument("--all", action="store_true", help="build every catalog service")
+    package.add_argument("--check-reproducible", action="store_true",
+                         help="build twice in different directories and require identical .debs")
+    package.add_argument("--no-lintian", action="store_true", help="skip lintian")
+    package.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+
     services = commands.add_parser("services", help="list the catalog's services",
                                    description="List the catalog's services; with --releases, also "
                                                "their newest final version in the release.")
@@ -101,6 +115,15 @@ def cmd_bundle(args, project: Project) -> None:
                  install_build_deps=args.install_build_deps, force=args.force)
 
 
+def cmd_package(args, project: Project) -> None:
+    from builders.package import package_services
+    if not args.services and not args.all:
+        raise StackdebError("name the services to build, or pass --all",
+                            hint="stackdeb services lists them")
+    package_services(project, args.release, args.suite, None if args.all else args.services,
+                     reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
+
+
 def cmd_services(args, project: Project) -> None:
     from builders.releases import find_series, service_version
     catalog = project.catalog()
@@ -114,7 +137,7 @@ def cmd_services(args, project: Project) -> None:
         print(f"{svc.name:12} {svc.distribution:22} {service_version(releases, series, svc.deliverable)}")
 
 
-COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "services": cmd_services}
+COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "services": cmd_services}
 
 
 def main(argv: list[str] | None = None) -> int:

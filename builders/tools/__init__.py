@@ -26,6 +26,10 @@ INSTALL_HINTS = {
     "git": "apt-get install git",
     "apt-get": "run on a Debian system",
     "unshare": "apt-get install util-linux",
+    "mmdebstrap": "apt-get install mmdebstrap",
+    "lintian": "apt-get install lintian",
+    "diffoscope": "apt-get install diffoscope",
+    "tar": "apt-get install tar",
 }
 
 
@@ -59,11 +63,12 @@ def run(
     In `env`, a value of None removes that variable.
     """
     argv = [find(tool), *args]
-    log.info("$ " + shlex.join([tool, *args]))
+    shown = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
+    log.info("$ " + shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
     result = subprocess.run(
-        argv, cwd=cwd, env=full_env, text=True,
+        argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE,
     )
     if result.returncode not in ok_codes:

@@ -1,0 +1,218 @@
+"""Stage 3, package: one dh-virtualenv .deb per service, built offline in a clean chroot.
+
+For each service: render debian/ from the catalog, then in an overlay of the target suite's
+build chroot, with no network, install the target's openstack-wheels package (the only
+source pip may use) and run dpkg-buildpackage; then lintian, inside the same chroot.
+
+    build/packages/<release>-<suite>/<service>/
+        venv-<service>_<version>_amd64.deb, .buildinfo, .changes
+        build.log, lintian.txt, manifest.json
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from builders import log
+from builders.bundle import LockedTarget, bundle_inputs_digest, find_lock
+from builders.catalog import Service
+from builders.chroot import Chroot, build_chroot
+from builders.debdiff import deb_differences
+from builders.debian_dir import PackageTarget, render_source_tree, templates_digest
+from builders.debpackage import wheels_package_version
+from builders.errors import StackdebError
+from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.project import Project
+from builders.tools import dpkg_deb, lintian
+from builders.tools.namespace import Bind, run_in_chroot
+
+# Measured (docs/benchmarks.md): xz -1 with dpkg-deb's threads is the fastest compressor
+# that bookworm's lintian accepts, at a size close to the default xz -6.
+COMPRESSION = ["-Zxz", "-z1"]
+
+
+class Bundle:
+    """The built bundle of a target, checked against the current lock."""
+
+    def __init__(self, project: Project, target: LockedTarget):
+        self.dir = project.bundle_dir(target.release, target.suite.codename)
+        label = f"{target.release}/{target.suite.codename}"
+        self.manifest = read_json(self.dir / "wheelhouse/manifest.json")
+        if not self.manifest:
+            raise StackdebError(f"there is no bundle for {label}",
+                                hint=f"run: stackdeb bundle --release {target.release} --suite {target.suite.codename}")
+        if self.manifest.get("inputs_digest") != bundle_inputs_digest(target, project.catalog()):
+            raise StackdebError(f"the bundle for {label} is older than its lock or the catalog",
+                                hint=f"run: stackdeb bundle --release {target.release} --suite {target.suite.codename}")
+        debs = list(self.dir.glob("openstack-wheels-*.deb"))
+        if len(debs) != 1:
+            raise StackdebError(f"the bundle for {label} has no openstack-wheels package",
+                                hint="run stackdeb bundle --force")
+        self.deb = debs[0]
+        self.version = wheels_package_version(target.release, target.manifest["generation"],
+                                              target.suite.version)
+        self.artifacts = {f"{a['name']}=={a['version']}": a for a in self.manifest["artifacts"]}
+
+    def requirements(self, service: str, closure: list[str]) -> str:
+        """The service's closure, hash-pinned to the bundle's wheels; each must be there."""
+        lines = []
+        for pin in closure:
+            art = self.artifacts.get(pin)
+            if not art or not (self.dir / "wheelhouse/wheels" / art["filename"]).is_file():
+                raise StackdebError(f"the bundle lacks {pin}, which {service} needs",
+                                    hint="run: stackdeb bundle --force")
+            lines.append(f"{pin} --hash=sha256:{art['sha256']}\n")
+        return "".join(lines)
+
+
+def package_target(target: LockedTarget, service: Service, bundle: Bundle) -> PackageTarget:
+    if service.name not in target.closures:
+        raise StackdebError(f"the lock for {target.release}/{target.suite.codename} has no closure "
+                            f"for {service.name}", hint="re-run stackdeb lock: the catalog changed")
+    return PackageTarget(
+        release=target.release, suite=target.suite,
+        upstream_version=target.manifest["services"][service.name],
+        lock_generation=target.manifest["generation"],
+        source_date_epoch=target.manifest["source_date_epoch"],
+        wheels_version=bundle.version,
+        requirements=bundle.requirements(service.name, target.closures[service.name]),
+        compression=COMPRESSION)
+
+
+def inputs_digest(service: Service, target: PackageTarget, chroot: Chroot) -> str:
+    return sha256_json({"service": asdict(service), "target": asdict(target) | {"suite": target.suite.codename},
+                        "templates": templates_digest(), "chroot": chroot.name})
+
+
+BUILD_SCRIPT = """\
+dpkg -i /stackdeb/bundle/{wheels_deb} > /dev/null
+cd {build_dir}/{source}
+if ! dpkg-buildpackage -b -us -uc > ../build.log 2>&1; then
+    echo "dpkg-buildpackage failed; last lines of build.log:" >&2
+    tail -n 40 ../build.log >&2
+    exit 1
+fi
+{lint}
+"""
+
+
+def build_once(project: Project, chroot: Chroot, service: Service, target: PackageTarget,
+               bundle: Bundle, work: Path, lint: bool) -> Path:
+    """Build the package in `work` (a fresh directory); return the .deb."""
+    src = render_source_tree(service, target, work)
+    # A build directory name of its own every time: reproducibility across paths is
+    # exercised by every build, not only by the check.
+    build_dir = f"/build/{work.name}"
+    lint_line = ""
+    if lint:
+        lint_line = (lintian.command("../*.deb", "../lintian.txt")
+                     + " || { cat ../lintian.txt >&2; echo 'lintian found errors' >&2; exit 1; }")
+    script = BUILD_SCRIPT.format(wheels_deb=bundle.deb.name, build_dir=build_dir, source=src.name,
+                                 lint=lint_line)
+    run_in_chroot(chroot.rootfs, chroot.scratch, script, network=False,
+                  binds=[Bind(bundle.dir, "/stackdeb/bundle"), Bind(work, build_dir, read_only=False)],
+                  what=f"{service.package_name} for {target.release}/{target.suite.codename}",
+                  fix=f"read {work}/build.log; fix the catalog entry or the templates")
+    debs = list(work.glob(f"{service.package_name}_*.deb"))
+    if len(debs) != 1:
+        raise StackdebError(f"the build of {service.package_name} produced {len(debs)} packages")
+    return debs[0]
+
+
+def check_reproducible(first: Path, second: Path) -> None:
+    if sha256_file(first) == sha256_file(second):
+        return
+    if shutil.which("diffoscope"):
+        log.info(f"diffoscope {first.name}: run `diffoscope {first} {second}` for the full report")
+    differences = deb_differences(first, second)
+    raise StackdebError(f"{first.name} is not reproducible: two builds differ in\n  "
+                        + "\n  ".join(differences),
+                        hint="something in the build depends on the build path or time")
+
+
+def publish_outputs(work: Path, out: Path) -> None:
+    """Move the build outputs into place, replacing the previous ones in one rename."""
+    staged = out.with_name(f".{out.name}.new")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for path in work.iterdir():
+        if path.is_file():
+            shutil.move(str(path), staged / path.name)
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,
+                     reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
+    target = find_lock(project, release, suite)
+    services = project.catalog().select(names)
+    bundle = Bundle(project, target)
+    chroot = build_chroot(project.cache_dir, target.suite)
+    chroot.ensure()
+    root = project.build_dir / "packages" / f"{target.release}-{suite}"
+    root.mkdir(parents=True, exist_ok=True)
+    debs = []
+    for number, service in enumerate(services, 1):
+        started = time.monotonic()
+        ptarget = package_target(target, service, bundle)
+        digest = inputs_digest(service, ptarget, chroot)
+        out = root / service.name
+        manifest = read_json(out / "manifest.json") or {}
+        deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
+        if not force and manifest.get("inputs_digest") == digest and (out / deb_name).exists():
+            log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
+            debs.append(out / deb_name)
+            continue
+        log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
+                                            f"building in a clean {suite} chroot, no network")
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{service.name}-") as scratch:
+            work = Path(scratch) / "a"
+            work.mkdir()
+            try:
+                deb = build_once(project, chroot, service, ptarget, bundle, work, lint)
+            except StackdebError as error:
+                raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
+            if reproducible:
+                again = Path(scratch) / "b"
+                again.mkdir()
+                log.info(f"{service.package_name}: building again in another directory to compare")
+                check_reproducible(deb, build_once(project, chroot, service, ptarget, bundle, again, False))
+            shutil.rmtree(work / src_name(service, ptarget), ignore_errors=True)
+            write_json(work / "manifest.json", {
+                "service": service.name, "package": service.package_name,
+                "version": ptarget.package_version(service), "inputs_digest": digest,
+                "deb": deb.name, "sha256": sha256_file(deb), "reproducible": reproducible or None,
+                "lintian": "clean" if lint else "not run", "no_network": True})
+            publish_outputs(work, out)
+        size = (out / deb.name).stat().st_size / 1e6
+        log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
+                 f"{', bit-identical rebuild' if reproducible else ''}"
+                 f"{', lintian clean' if lint else ''} [{time.monotonic() - started:.1f}s]")
+        debs.append(out / deb.name)
+    return debs
+
+
+def keep_failure_logs(error: StackdebError, work: Path, failed: Path) -> StackdebError:
+    """Save the logs of a failed build where the user can read them; the outputs of the
+    previous good build stay where they were."""
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.mkdir(parents=True)
+    for name in ("build.log", "lintian.txt"):
+        if (work / name).exists():
+            shutil.copy(work / name, failed / name)
+    return StackdebError(error.message, hint=f"the logs are in {failed}/")
+
+
+def src_name(service: Service, target: PackageTarget) -> str:
+    return f"{service.package_name}-{target.upstream_version}"
+
+
+def deb_version(deb: Path) -> str:
+    return dpkg_deb.field(deb, "Version")

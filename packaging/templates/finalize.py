@@ -1,0 +1,111 @@
+"""Run by debian/rules after dh_virtualenv, inside the build chroot, with the system python.
+
+Makes the virtualenv independent of where it was built, so two builds in different
+directories give bit-identical packages:
+  1. generate the sample configuration with the service's oslo-config-generator namespaces;
+  2. write the other files the package ships under /etc (uwsgi ini files, stubs), and drop
+     the venv's pip scripts;
+  3. replace the build path with the final one in pyvenv.cfg and any text file that still
+     holds it, then correct the RECORD rows of files that changed;
+  4. compile every module with checked-hash .pyc files that name the final path.
+Usage: finalize.py VENV_BUILD VENV_FINAL CONFIG.json
+"""
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def generate_config(venv: Path, package_root: Path, spec: dict) -> None:
+    out = package_root / spec["path"].lstrip("/")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args = [str(venv / "bin/python"), "-m", "oslo_config.generator", "--output-file", str(out)]
+    for namespace in spec["namespaces"]:
+        args += ["--namespace", namespace]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(args, env=env, capture_output=True, text=True)
+    if result.returncode or not out.exists():
+        sys.exit(f"finalize: oslo-config-generator failed for {spec['path']}:\n{result.stderr[-2000:]}")
+
+
+def write_files(package_root: Path, files: dict[str, str]) -> None:
+    for path, text in sorted(files.items()):
+        out = package_root / path.lstrip("/")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
+def replace_build_path(roots: list[Path], build: bytes, final: bytes) -> list[Path]:
+    """Rewrite every text file containing the build path; return those changed. Binary files
+    are left alone: a path of another length would corrupt them."""
+    changed = []
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink() or not path.is_file() or path.suffix == ".pyc":
+                continue
+            data = path.read_bytes()
+            if build in data and b"\0" not in data:
+                path.write_bytes(data.replace(build, final))
+                changed.append(path)
+    return changed
+
+
+def record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def fix_records(site_packages: Path) -> None:
+    """Refresh the hash and size of every RECORD row whose file changed; drop the rows of
+    files that were removed."""
+    for record in sorted(site_packages.glob("*.dist-info/RECORD")):
+        rows = []
+        for row in csv.reader(io.StringIO(record.read_text())):
+            target = site_packages / row[0]
+            if len(row) == 3 and row[1]:
+                if not target.is_file():
+                    continue
+                data = target.read_bytes()
+                if record_hash(data) != row[1]:
+                    row[1], row[2] = record_hash(data), str(len(data))
+            rows.append(row)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        record.write_text(buffer.getvalue())
+
+
+def compile_modules(venv: Path, final: str) -> None:
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-q", "-j", "0",
+                    "--invalidation-mode", "checked-hash", "-s", str(venv), "-p", final,
+                    str(venv / "lib")], check=False)
+
+
+def main() -> None:
+    venv, final, config_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    config = json.loads(config_path.read_text())
+    package_root = Path(str(venv)[: -len(final)])
+    for spec in config["generated_configs"]:
+        generate_config(venv, package_root, spec)
+    write_files(package_root, config["files"])
+    site_packages = next(venv.glob("lib/python3*/site-packages"))
+    (venv / "uv_cache.json").unlink(missing_ok=True)
+    # A packaged venv is changed by upgrading the package, not with pip: drop the pip
+    # scripts (`python -m pip` still works for inspection).
+    for script in venv.glob("bin/pip*"):
+        script.unlink()
+    build, target = str(venv).encode(), final.encode()
+    etc = package_root / "etc"
+    changed = replace_build_path([venv, *([etc] if etc.exists() else [])], build, target)
+    fix_records(site_packages)
+    compile_modules(venv, final)
+    print(f"finalize: {len(changed)} files moved to {final}; modules compiled (checked-hash)")
+
+
+if __name__ == "__main__":
+    main()
