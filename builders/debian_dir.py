@@ -147,6 +147,7 @@ def render_source_tree(service: Service, target: PackageTarget, dest: Path) -> P
     _write(debian / f"{pkg}.postinst", render("postinst", user=service.user, service=service.name,
                                               config_paths=config_paths), executable=True)
     _write(debian / f"{pkg}.postrm", render("postrm", service=service.name), executable=True)
+    _write(debian / f"{pkg}.prerm", render("prerm", service=service.name), executable=True)
     _write(debian / f"{pkg}.logrotate", render("logrotate", service=service.name))
     _write(debian / f"{pkg}.lintian-overrides", render("lintian-overrides", package=pkg))
     _write(debian / f"{pkg}.links", "".join(
@@ -156,6 +157,7 @@ def render_source_tree(service: Service, target: PackageTarget, dest: Path) -> P
     _write(debian / "stackdeb/requirements.txt", target.requirements)
     _write(debian / "stackdeb/finalize.json", json.dumps(finalize_config(service), indent=2, sort_keys=True))
     shutil.copy(TEMPLATES / "finalize.py", debian / "stackdeb/finalize.py")
+    _write(debian / "stackdeb/uv-pip", render("uv-pip", release=target.release), executable=True)
     for path in [src, *src.rglob("*")]:
         os.utime(path, (target.source_date_epoch, target.source_date_epoch))
     return src

@@ -27,13 +27,18 @@ from builders.tools import piptools, uv
 
 RESOLVERS = {"uv": uv.pip_compile, "pip-tools": piptools.pip_compile}
 
+# Locked and bundled with the services but in no service's closure: the venv packages are
+# built with the bundle's uv (packaging/templates/uv-pip).
+BUILD_TOOLS = ["uv"]
+BUILD_TOOLS_INPUT = "tools/build.in"
+
 
 @dataclass
 class LockInputs:
     series: Series
     suite: Suite
     versions: dict[str, str]          # service -> version
-    service_inputs: dict[str, str]    # "services/<name>.in" -> requirement lines
+    service_inputs: dict[str, str]    # "services/<name>.in" and the build tools -> requirement lines
     constraints: str
     constraints_origin: str
     overrides: list[str]
@@ -76,6 +81,7 @@ def gather_inputs(project: Project, release: str, suite_name: str, releases: Sou
     applied = overrides.apply(constraints)
     service_inputs = {f"services/{svc.name}.in": "".join(
         line + "\n" for line in svc.requirement_lines(versions[svc.name])) for svc in catalog}
+    service_inputs[BUILD_TOOLS_INPUT] = "".join(f"{tool}\n" for tool in BUILD_TOOLS)
     return LockInputs(series, suite, versions, service_inputs, constraints.text(), uc.origin,
                       applied, resolver)
 
@@ -115,6 +121,9 @@ def check_lock(text: str, inputs: LockInputs, catalog_dists: dict[str, str]) -> 
     missing_hashes = unhashed(pins)
     if missing_hashes:
         raise StackdebError(f"the resolver left pins without hashes: {', '.join(missing_hashes)}")
+    for tool in BUILD_TOOLS:
+        if canonicalize_name(tool) not in pins:
+            raise StackdebError(f"the lock does not pin the build tool {tool}")
     for service, dist in catalog_dists.items():
         pin = pins.get(canonicalize_name(dist))
         if not pin or pin.version != inputs.versions[service]:

@@ -7,7 +7,7 @@ directories give bit-identical packages:
      the venv's pip scripts;
   3. replace the build path with the final one in pyvenv.cfg and any text file that still
      holds it, then correct the RECORD rows of files that changed;
-  4. compile every module with checked-hash .pyc files that name the final path.
+No .pyc is shipped: the package's postinst compiles on the target.
 Usage: finalize.py VENV_BUILD VENV_FINAL CONFIG.json
 """
 
@@ -80,12 +80,6 @@ def fix_records(site_packages: Path) -> None:
         record.write_text(buffer.getvalue())
 
 
-def compile_modules(venv: Path, final: str) -> None:
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-q", "-j", "0",
-                    "--invalidation-mode", "checked-hash", "-s", str(venv), "-p", final,
-                    str(venv / "lib")], check=False)
-
-
 def main() -> None:
     venv, final, config_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     config = json.loads(config_path.read_text())
@@ -94,7 +88,9 @@ def main() -> None:
         generate_config(venv, package_root, spec)
     write_files(package_root, config["files"])
     site_packages = next(venv.glob("lib/python3*/site-packages"))
-    (venv / "uv_cache.json").unlink(missing_ok=True)
+    # uv records a wall-clock timestamp in each dist-info; fix_records drops their rows.
+    for stamp in site_packages.glob("*.dist-info/uv_cache.json"):
+        stamp.unlink()
     # A packaged venv is changed by upgrading the package, not with pip: drop the pip
     # scripts (`python -m pip` still works for inspection).
     for script in venv.glob("bin/pip*"):
@@ -103,8 +99,10 @@ def main() -> None:
     etc = package_root / "etc"
     changed = replace_build_path([venv, *([etc] if etc.exists() else [])], build, target)
     fix_records(site_packages)
-    compile_modules(venv, final)
-    print(f"finalize: {len(changed)} files moved to {final}; modules compiled (checked-hash)")
+    stray = sorted(venv.rglob("__pycache__"))
+    if stray:
+        sys.exit(f"finalize: byte-code was written during the build: {stray[0]}")
+    print(f"finalize: {len(changed)} files moved to {final}")
 
 
 if __name__ == "__main__":
