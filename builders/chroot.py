@@ -1,8 +1,9 @@
 """Clean chroots of a target suite: created once with mmdebstrap, cached as a tarball.
 
-    <cache>/chroots/<suite>-<purpose>-<digest>.tar     what mmdebstrap made
-    <cache>/chroots/<suite>-<purpose>-<digest>/        the same, extracted (read-only lower
-                                                       layer of every run's overlay)
+    <chroots>/<suite>-<purpose>-<digest>.tar     what mmdebstrap made
+    <chroots>/<suite>-<purpose>-<digest>/        the same, extracted (read-only lower layer
+                                                 of every run's overlay)
+<chroots> is $STACKDEB_CHROOT_DIR, or chroots/ in the cache.
 
 The digest covers the suite and the package list, so changing either makes a new chroot.
 """
@@ -23,16 +24,16 @@ from builders.tools import mmdebstrap
 # dpkg-shlibdeps can name the packages providing them in Depends.
 BUILD_PACKAGES = ["build-essential", "debhelper", "dh-virtualenv", "libxml2", "lintian", "python3",
                   "python3-dev", "python3-venv"]
-RUNTIME_PACKAGES = ["python3", "ca-certificates", "curl"]
+RUNTIME_PACKAGES = ["curl", "iproute2", "python3"]
 
 
 class Chroot:
-    def __init__(self, cache_dir: Path, suite: Suite, purpose: str, packages: list[str]):
+    def __init__(self, chroot_dir: Path, suite: Suite, purpose: str, packages: list[str]):
         self.suite = suite
         self.packages = sorted(packages)
         digest = sha256_json({"suite": suite.codename, "packages": self.packages})[:12]
         self.name = f"{suite.codename}-{purpose}-{digest}"
-        self.base = cache_dir / "chroots"
+        self.base = chroot_dir
         self.tarball = self.base / f"{self.name}.tar"
         self.rootfs = self.base / self.name
         self.scratch = self.base / "scratch"
@@ -73,9 +74,10 @@ class Chroot:
         os.replace(partial, self.rootfs)
 
 
-def build_chroot(cache_dir: Path, suite: Suite) -> Chroot:
-    return Chroot(cache_dir, suite, "build", BUILD_PACKAGES)
+def build_chroot(chroot_dir: Path, suite: Suite) -> Chroot:
+    return Chroot(chroot_dir, suite, "build", BUILD_PACKAGES)
 
 
-def runtime_chroot(cache_dir: Path, suite: Suite) -> Chroot:
-    return Chroot(cache_dir, suite, "runtime", RUNTIME_PACKAGES)
+def runtime_chroot(chroot_dir: Path, suite: Suite) -> Chroot:
+    """A minimal system of the suite to install packages into, as apt users would."""
+    return Chroot(chroot_dir, suite, "runtime", RUNTIME_PACKAGES)

@@ -88,8 +88,10 @@ def inputs_digest(service: Service, target: PackageTarget, chroot: Chroot) -> st
 
 
 BUILD_SCRIPT = """\
-dpkg -i /stackdeb/bundle/{wheels_deb} > /dev/null
 cd {build_dir}/{source}
+# The proof that the build is offline: the interfaces it can see, and their state.
+echo "network interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')" > ../network.txt
+dpkg -i /stackdeb/bundle/{wheels_deb} > /dev/null
 if ! dpkg-buildpackage -b -us -uc > ../build.log 2>&1; then
     echo "dpkg-buildpackage failed; last lines of build.log:" >&2
     tail -n 40 ../build.log >&2
@@ -154,7 +156,7 @@ def package_services(project: Project, release: str, suite: str, names: list[str
     target = find_lock(project, release, suite)
     services = project.catalog().select(names)
     bundle = Bundle(project, target)
-    chroot = build_chroot(project.cache_dir, target.suite)
+    chroot = build_chroot(project.chroot_dir, target.suite)
     chroot.ensure()
     root = project.build_dir / "packages" / f"{target.release}-{suite}"
     root.mkdir(parents=True, exist_ok=True)
@@ -189,7 +191,8 @@ def package_services(project: Project, release: str, suite: str, names: list[str
                 "service": service.name, "package": service.package_name,
                 "version": ptarget.package_version(service), "inputs_digest": digest,
                 "deb": deb.name, "sha256": sha256_file(deb), "reproducible": reproducible or None,
-                "lintian": "clean" if lint else "not run", "no_network": True})
+                "lintian": "clean" if lint else "not run",
+                "network_interfaces": network_interfaces(work)})
             publish_outputs(work, out)
         size = (out / deb.name).stat().st_size / 1e6
         log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
@@ -199,12 +202,21 @@ def package_services(project: Project, release: str, suite: str, names: list[str
     return debs
 
 
+def network_interfaces(work: Path) -> list[str]:
+    """The interfaces the build saw (only a loopback, down, in a new network namespace)."""
+    line = (work / "network.txt").read_text().strip()
+    interfaces = line.split(":", 1)[1].split()
+    if interfaces != ["lo"]:
+        raise StackdebError(f"the build could see network interfaces {interfaces}: it was not offline")
+    return interfaces
+
+
 def keep_failure_logs(error: StackdebError, work: Path, failed: Path) -> StackdebError:
     """Save the logs of a failed build where the user can read them; the outputs of the
     previous good build stay where they were."""
     shutil.rmtree(failed, ignore_errors=True)
     failed.mkdir(parents=True)
-    for name in ("build.log", "lintian.txt"):
+    for name in ("build.log", "lintian.txt", "network.txt"):
         if (work / name).exists():
             shutil.copy(work / name, failed / name)
     return StackdebError(error.message, hint=f"the logs are in {failed}/")

@@ -24,6 +24,10 @@ class Project:
         return cls(root.resolve(), cache.resolve(), build.resolve())
 
     @property
+    def chroot_dir(self) -> Path:
+        return Path(os.environ.get("STACKDEB_CHROOT_DIR") or self.cache_dir / "chroots")
+
+    @property
     def catalog_path(self) -> Path:
         return self.root / "packaging" / "services.yaml"
 

@@ -9,6 +9,7 @@ from fakeindex import FakeIndex  # noqa: E402
 
 from builders import PROJECT_DIR  # noqa: E402
 from builders.cli import main  # noqa: E402
+from builders.project import Project  # noqa: E402
 from helpers import MINI_CATALOG, SERIES, SHARED_DATA, deliverable  # noqa: E402
 
 def populate_index(index: FakeIndex) -> None:
@@ -20,6 +21,7 @@ def populate_index(index: FakeIndex) -> None:
     index.add_wheel("libone", "1.1.0")
     index.add_sdist("libtwo", "0.5.0")
     index.add_wheel("libthree", "3.0.0")
+    index.uv_version = index.add_uv()
 
 
 @pytest.fixture
@@ -54,6 +56,8 @@ def mini_project(tmp_path, fake_index, monkeypatch):
         "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_CACHE_DIR": str(tmp_path / "cache"),
         "STACKDEB_BUILD_DIR": str(tmp_path / "build"), "STACKDEB_RELEASES": str(releases),
         "STACKDEB_REQUIREMENTS": str(tmp_path / "requirements"),
+        # chroots are big and slow to make: one per machine, shared with real runs
+        "STACKDEB_CHROOT_DIR": str(Project.from_env().chroot_dir),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -23,8 +23,9 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, modules=None) -> bytes:
-    """A minimal, valid, installable py3-none-any wheel."""
+def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, modules=None,
+                scripts=None, tag="py3-none-any") -> bytes:
+    """A minimal, valid, installable wheel; `scripts` are executables (name -> bytes)."""
     module = canonicalize_name(name).replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
@@ -33,16 +34,20 @@ def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, m
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     files[f"{dist_info}/METADATA"] = metadata
-    files[f"{dist_info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: true\nTag: {tag}\n"
+    binaries = {f"{module}-{version}.data/scripts/{n}": data for n, data in (scripts or {}).items()}
     if console_scripts:
         files[f"{dist_info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
             f"{k} = {v}\n" for k, v in console_scripts.items())
-    record = "".join(f"{p},{_record_hash(t.encode())},{len(t.encode())}\n" for p, t in files.items())
-    files[f"{dist_info}/RECORD"] = record + f"{dist_info}/RECORD,,\n"
+    contents = {p: t.encode() for p, t in files.items()} | binaries
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in contents.items())
+    contents[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, text in files.items():
-            archive.writestr(zipfile.ZipInfo(path, EPOCH), text)
+        for path, data in contents.items():
+            info = zipfile.ZipInfo(path, EPOCH)
+            info.external_attr = (0o755 if path in binaries else 0o644) << 16
+            archive.writestr(info, data)
     return buffer.getvalue()
 
 
@@ -117,6 +122,17 @@ class FakeIndex:
     def add_wheel(self, name: str, version: str, **kwargs) -> None:
         module = canonicalize_name(name).replace("-", "_")
         self.add(name, f"{module}-{version}-py3-none-any.whl", wheel_bytes(name, version, **kwargs))
+
+    def add_uv(self) -> str:
+        """The host's own uv binary as a wheel: the build tool the venv packages install with,
+        available offline. Returns its version."""
+        from importlib.metadata import version
+        from uv import find_uv_bin
+        uv_version = version("uv")
+        data = wheel_bytes("uv", uv_version, scripts={"uv": Path(find_uv_bin()).read_bytes()},
+                           tag="py3-none-manylinux_2_17_x86_64")
+        self.add("uv", f"uv-{uv_version}-py3-none-manylinux_2_17_x86_64.whl", data)
+        return uv_version
 
     def add_sdist(self, name: str, version: str, **kwargs) -> None:
         module = canonicalize_name(name).replace("-", "_")

@@ -34,7 +34,7 @@ def test_bundle_lays_out_wheels_index_manifest_and_deb(stackdeb, locked):
     manifest = json.loads((wheelhouse / "manifest.json").read_text())
     origins = {a["name"]: a["origin"] for a in manifest["artifacts"]}
     assert origins == {"alpha-svc": "downloaded", "beta-svc": "downloaded", "libone": "downloaded",
-                       "libthree": "downloaded", "libtwo": "compiled"}
+                       "libthree": "downloaded", "libtwo": "compiled", "uv": "downloaded"}
     libtwo = next(a for a in manifest["artifacts"] if a["name"] == "libtwo")
     assert libtwo["filename"] == "libtwo-0.5.0-py3-none-any.whl" and libtwo["source_sha256"]
     assert sorted(p.name for p in (wheelhouse / "wheels").iterdir()) == sorted(

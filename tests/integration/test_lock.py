@@ -20,7 +20,8 @@ def test_lock_pins_every_service_with_hashes_and_closures(stackdeb, mini_project
     assert code == 0, err
     pins = parse_lock((mini_project.lock_dir / "lock.txt").read_text())
     assert {p.line for p in pins.values()} == {
-        "alpha-svc==1.0.0", "beta-svc==2.0.0", "libone==1.0.0", "libtwo==0.5.0", "libthree==3.0.0"}
+        "alpha-svc==1.0.0", "beta-svc==2.0.0", "libone==1.0.0", "libtwo==0.5.0", "libthree==3.0.0",
+        f"uv=={mini_project.index.uv_version}"}
     assert all(p.hashes for p in pins.values())
     closures = json.loads((mini_project.lock_dir / "closures.json").read_text())
     assert closures == {

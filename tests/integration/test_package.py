@@ -1,0 +1,107 @@
+"""stackdeb package on the mini project: real dh-virtualenv builds in the suite's chroot."""
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+from builders.chroot import build_chroot
+from builders.project import Project
+from builders.targets import get_suite
+from builders.tools.namespace import run_in_chroot
+from helpers import snapshot
+
+
+@pytest.fixture
+def bundled(stackdeb, mini_project):
+    for step in (("lock",), ("bundle",)):
+        code, err = stackdeb(*step, "--index-url", mini_project.index.url)
+        assert code == 0, err
+    return mini_project
+
+
+def out_dir(mini, service):
+    return mini.build / "packages/2026.1-bookworm" / service
+
+
+def contents(deb):
+    return subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundled):
+    code, err = stackdeb("package", "alpha", "--check-reproducible")
+    assert code == 0, err
+    assert "bit-identical rebuild, lintian clean" in err
+    out = out_dir(bundled, "alpha")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["network_interfaces"] == ["lo"]
+    assert manifest["version"] == "1.0.0-1+os2026.1.1~deb12"
+    deb = out / manifest["deb"]
+    listing = contents(deb)
+    for path in ("./opt/venvs/alpha/bin/alpha-manage", "./usr/bin/alpha-manage -> /opt/venvs/alpha/bin/alpha-manage",
+                 "./etc/alpha/uwsgi/alpha-api.ini", "/systemd/system/alpha-api.service",
+                 "./opt/venvs/alpha/lib/python3.11/site-packages/libthree/__init__.py"):
+        assert path in listing, path
+    assert "__pycache__" not in listing and "/bin/pip" not in listing
+    extracted = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    assert b"/build/" not in extracted          # no build path anywhere in the payload
+    assert "lintian" in (out / "lintian.txt").read_text() or (out / "lintian.txt").exists()
+
+
+def test_the_build_namespace_cannot_reach_a_server_the_host_can(bundled):
+    """The namespace builds run in: a server on the host's loopback is out of reach."""
+    host, port = bundled.index.url.split("//")[1].split("/")[0].split(":")
+    socket.create_connection((host, int(port)), timeout=5).close()      # the host reaches it
+    chroot = build_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    probe = (f"python3 -c \"import socket; socket.create_connection(('{host}', {port}), timeout=5)\" "
+             "2>&1 || echo unreachable")
+    assert "unreachable" in run_in_chroot(chroot.rootfs, chroot.scratch, probe, binds=[], what="probe", fix="")
+
+
+def test_only_changed_services_are_rebuilt(stackdeb, bundled):
+    assert stackdeb("package", "--all", "--no-lintian")[0] == 0
+    beta_before = snapshot(out_dir(bundled, "beta"))
+    code, err = stackdeb("package", "--all", "--no-lintian")
+    assert code == 0 and err.count("up to date (inputs unchanged)") == 2
+    catalog = bundled.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace("summary: Alpha test service", "summary: Alpha service"))
+    assert stackdeb("bundle", "--index-url", bundled.index.url)[0] == 0   # the catalog is a bundle input
+    code, err = stackdeb("package", "--all", "--no-lintian")
+    assert code == 0, err
+    assert "venv-alpha 1.0.0-1+os2026.1.1~deb12: building" in err
+    assert "venv-beta: up to date" in err
+    assert snapshot(out_dir(bundled, "beta")) == beta_before
+
+
+def test_a_failing_build_keeps_the_previous_package_and_its_logs(stackdeb, bundled):
+    assert stackdeb("package", "alpha", "--no-lintian")[0] == 0
+    before = snapshot(out_dir(bundled, "alpha"))
+    catalog = bundled.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace(
+        "  user: alpha\n", "  user: alpha\n  config_files: [alpha.conf]\n  config_namespaces: [no.such.namespace]\n"))
+    assert stackdeb("bundle", "--index-url", bundled.index.url)[0] == 0
+    code, err = stackdeb("package", "alpha", "--no-lintian")
+    assert code == 1
+    assert "dpkg-buildpackage: error" in err and "oslo-config-generator failed" in err, err
+    assert "the logs are in" in err and (out_dir(bundled, "alpha").parent / "alpha.failed/build.log").exists()
+    assert snapshot(out_dir(bundled, "alpha")) == before
+
+
+def test_bad_input_is_refused_before_building(stackdeb, bundled):
+    code, err = stackdeb("package", "gamma")
+    assert code == 1 and "unknown service 'gamma'" in err
+    code, err = stackdeb("package")
+    assert code == 1 and "name the services to build, or pass --all" in err
+    wheel = next((bundled.bundle / "wheelhouse/wheels").glob("libthree-*.whl"))
+    wheel.unlink()
+    code, err = stackdeb("package", "alpha")
+    assert code == 1 and "the bundle lacks libthree==3.0.0, which alpha needs" in err
+    assert not out_dir(bundled, "alpha").exists()
+
+
+def test_no_bundle_is_a_clear_error(stackdeb, mini_project):
+    assert stackdeb("lock", "--index-url", mini_project.index.url)[0] == 0
+    code, err = stackdeb("package", "alpha")
+    assert code == 1 and "there is no bundle for 2026.1/bookworm" in err
