@@ -1,0 +1,119 @@
+"""The real services as venv packages: built offline and reproducibly, then installed with
+apt into a clean chroot of the suite from a local repository, and used there."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from builders.chroot import runtime_chroot
+from builders.project import Project
+from builders.targets import get_suite
+from builders.tools.namespace import Bind, run_in_chroot
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+SERVICES = ["keystone", "glance", "placement"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """keystone, glance and placement built twice each (reproducibility) with lintian."""
+    build = tmp_path_factory.mktemp("build")
+    env = {**os.environ, "STACKDEB_BUILD_DIR": str(build)}
+    for args in (["bundle"], ["package", *SERVICES, "--check-reproducible"]):
+        result = subprocess.run([sys.executable, "-m", "builders.cli", *args], env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
+    return build / "packages/2026.1-bookworm"
+
+
+@pytest.fixture(scope="module")
+def repo(built, tmp_path_factory):
+    """A flat apt repository of the built packages (the signed one is the publish stage's)."""
+    repo = tmp_path_factory.mktemp("repo")
+    for service in SERVICES:
+        for deb in (built / service).glob("*.deb"):
+            (repo / deb.name).write_bytes(deb.read_bytes())
+    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo,
+                              capture_output=True, check=True).stdout
+    (repo / "Packages").write_bytes(packages)
+    return repo
+
+
+def test_each_package_was_built_offline_reproducibly_and_lintian_clean(built):
+    for service in SERVICES:
+        manifest = json.loads((built / service / "manifest.json").read_text())
+        assert manifest["reproducible"] is True
+        assert manifest["lintian"] == "clean"
+        assert manifest["network_interfaces"] == ["lo"]
+        assert "\nE: " not in "\n" + (built / service / "lintian.txt").read_text()
+
+
+INSTALL = """\
+echo 'deb [trusted=yes] file:/stackdeb/repo ./' > /etc/apt/sources.list.d/stackdeb.list
+apt-get update -qq
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages} > /tmp/apt.log 2>&1; then
+    tail -30 /tmp/apt.log
+    exit 1
+fi
+"""
+
+KEYSTONE = """\
+printf '[database]\\nconnection = sqlite:////var/lib/keystone/keystone.db\\n' > /etc/keystone/keystone.conf
+runuser -u keystone -- keystone-manage db_sync
+keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
+keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
+runuser -u keystone -- keystone-manage bootstrap --bootstrap-password s3cret \\
+    --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-region-id RegionOne
+printf '%s' '{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+ "domain": {"id": "default"}, "password": "s3cret"}}},
+ "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' > /tmp/auth.json
+# The packaged WSGI app, started as the packaged systemd unit starts it, in a network
+# namespace of its own: its loopback is the only interface.
+unshare --net sh -ec '
+ip link set lo up
+/opt/venvs/keystone/bin/uwsgi --ini /etc/keystone/uwsgi/keystone-api.ini \\
+    --uid keystone --gid keystone --daemonize /tmp/uwsgi.log
+for i in $(seq 90); do curl -sf -o /dev/null http://127.0.0.1:5000/v3 && break; sleep 1; done
+curl -s -D /tmp/headers -o /tmp/body -H "Content-Type: application/json" \\
+    -d @/tmp/auth.json http://127.0.0.1:5000/v3/auth/tokens
+head -1 /tmp/headers
+grep -i "^x-subject-token:" /tmp/headers | cut -c1-24
+'
+"""
+
+DB_SYNC = {
+    "glance": ("/etc/glance/glance-api.conf", "[database]", "glance-manage db sync"),
+    "placement": ("/etc/placement/placement.conf", "[placement_database]", "placement-manage db sync"),
+}
+
+
+def run_in_clean_chroot(repo, script):
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    return run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True,
+                         binds=[Bind(repo, "/stackdeb/repo")], what="the install test", fix="")
+
+
+def test_keystone_installs_with_apt_and_issues_a_token_over_http(repo):
+    out = run_in_clean_chroot(repo, INSTALL.format(packages="venv-keystone") + KEYSTONE)
+    assert "http/1.1 201 created" in out.lower(), out[-3000:]
+    assert "x-subject-token: g" in out.lower(), out[-3000:]
+
+
+@pytest.mark.parametrize("service", list(DB_SYNC))
+def test_a_service_installs_with_apt_and_syncs_its_database(repo, service):
+    conf, section, command = DB_SYNC[service]
+    script = INSTALL.format(packages=f"venv-{service}") + f"""\
+test -s {conf}
+grep -q '^\\[DEFAULT\\]' {conf}
+printf '{section}\\nconnection = sqlite:////var/lib/{service}/{service}.db\\n' > {conf}
+runuser -u {service} -- {command}
+test -s /var/lib/{service}/{service}.db
+echo synced
+ls /usr/bin/{service}-manage /lib/systemd/system/{service}-api.service /etc/{service}/uwsgi/{service}-api.ini
+"""
+    out = run_in_clean_chroot(repo, script)
+    assert "synced" in out, out[-3000:]
