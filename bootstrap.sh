@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
-#   ./bootstrap.sh               set up, then lock (when upstream data is given) and bundle
+#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package
 #   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
 # Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset
 # and the snapshots beside this checkout exist (../shared/data), those are used.
@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(
   python3-venv python3-dev build-essential pkg-config   # the venv, compiling sdists
   git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
+  mmdebstrap                                             # clean chroots of the target suite
 )
 deps_only=0
 for arg in "$@"; do
@@ -45,5 +46,7 @@ else
 fi
 echo "== stackdeb bundle --release $release --suite $suite"
 .venv/bin/stackdeb bundle --release "$release" --suite "$suite" --install-build-deps
-echo "== done: build/bundles/$release-$suite/"
-ls -l "build/bundles/$release-$suite/"
+echo "== stackdeb package --release $release --suite $suite --all"
+.venv/bin/stackdeb package --release "$release" --suite "$suite" --all
+echo "== done: build/bundles/$release-$suite/ and build/packages/$release-$suite/"
+ls -l "build/bundles/$release-$suite/" build/packages/"$release-$suite"/*/*.deb

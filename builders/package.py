@@ -117,6 +117,7 @@ def build_once(project: Project, chroot: Chroot, service: Service, target: Packa
     run_in_chroot(chroot.rootfs, chroot.scratch, script, network=False,
                   binds=[Bind(bundle.dir, "/stackdeb/bundle"), Bind(work, build_dir, read_only=False)],
                   what=f"{service.package_name} for {target.release}/{target.suite.codename}",
+                  action="the build",
                   fix=f"read {work}/build.log; fix the catalog entry or the templates")
     debs = list(work.glob(f"{service.package_name}_*.deb"))
     if len(debs) != 1:

@@ -55,12 +55,14 @@ def run(
     env: dict[str, str | None] | None = None,
     ok_codes: tuple[int, ...] = (0,),
     quiet: bool = True,
+    action: str | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `tool args`; on failure raise an error naming the tool, the input and the fix.
 
     `what` names the input being worked on ("the lock for 2026.1/bookworm"), `fix` says what
     the user can do about a failure. Output is captured and its tail shown on failure.
-    In `env`, a value of None removes that variable.
+    In `env`, a value of None removes that variable. `action` names the failure when the
+    tool is only a vehicle ("building venv-nova" rather than "unshare").
     """
     argv = [find(tool), *args]
     shown = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
@@ -74,6 +76,6 @@ def run(
     if result.returncode not in ok_codes:
         tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
         raise StackdebError(
-            f"{tool} failed (exit {result.returncode}) on {what}:\n{tail}", hint=fix
+            f"{action or tool} failed (exit {result.returncode}) on {what}:\n{tail}", hint=fix
         )
     return result

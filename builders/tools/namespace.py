@@ -43,7 +43,7 @@ def _setup(rootfs: Path, upper: Path, work: Path, merged: Path, binds: list[Bind
 
 
 def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: list[Bind],
-                  network: bool = False, what: str, fix: str) -> str:
+                  network: bool = False, what: str, fix: str, action: str = "the chroot script") -> str:
     """Run `script` (sh) as root inside the chroot; return its output."""
     scratch_parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=scratch_parent, prefix="run-"))
@@ -62,7 +62,8 @@ def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: lis
         flags = ["--mount", "--pid", "--fork", "--uts", "--ipc", "--propagation", "private"]
         if not network:
             flags.append("--net")
-        result = tools.run("unshare", [*flags, "sh", "-ec", "\n".join(outer)], what=what, fix=fix)
+        result = tools.run("unshare", [*flags, "sh", "-ec", "\n".join(outer)], what=what, fix=fix,
+                           action=action)
         return result.stdout
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

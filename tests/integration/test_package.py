@@ -61,7 +61,8 @@ def test_the_build_namespace_cannot_reach_a_server_the_host_can(bundled):
 
 
 def test_only_changed_services_are_rebuilt(stackdeb, bundled):
-    assert stackdeb("package", "--all", "--no-lintian")[0] == 0
+    code, err = stackdeb("package", "--all", "--no-lintian", "--check-reproducible")
+    assert code == 0 and err.count("bit-identical rebuild") == 2, err
     beta_before = snapshot(out_dir(bundled, "beta"))
     code, err = stackdeb("package", "--all", "--no-lintian")
     assert code == 0 and err.count("up to date (inputs unchanged)") == 2
@@ -99,6 +100,14 @@ def test_bad_input_is_refused_before_building(stackdeb, bundled):
     code, err = stackdeb("package", "alpha")
     assert code == 1 and "the bundle lacks libthree==3.0.0, which alpha needs" in err
     assert not out_dir(bundled, "alpha").exists()
+
+
+def test_a_broken_catalog_entry_is_refused(stackdeb, bundled):
+    catalog = bundled.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace("  user: beta\n", "  user: beta\n  daemons: [beta-worker]\n"))
+    code, err = stackdeb("package", "beta")
+    assert code == 1 and "service 'beta', field 'daemons': must be a mapping" in err
+    assert not out_dir(bundled, "beta").exists()
 
 
 def test_no_bundle_is_a_clear_error(stackdeb, mini_project):
