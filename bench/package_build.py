@@ -64,11 +64,11 @@ timed() {{
 cd /work/stock/{source} && timed stock dpkg-buildpackage -b -us -uc
 cd /work/stackdeb/{source} && timed stackdeb dpkg-buildpackage -b -us -uc
 floor() {{
-    mkdir -p /tmp/floor/DEBIAN /tmp/floor/opt/venvs
-    python3 -m venv --without-pip /tmp/floor/opt/venvs/{service}
-    python3 /work/stackdeb/{source}/debian/stackdeb/uv-pip install --python /tmp/floor/opt/venvs/{service}/bin/python \\
-        --no-index --find-links={wheels} --require-hashes -r /work/stackdeb/{source}/debian/stackdeb/requirements.txt
-    printf 'Package: {package}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: bench <bench@stackdeb.invalid>\\nDescription: floor\\n floor\\n' > /tmp/floor/DEBIAN/control
+    mkdir -p /tmp/floor/DEBIAN /tmp/floor/opt/venvs &&
+    python3 -m venv --without-pip /tmp/floor/opt/venvs/{service} &&
+    /tmp/floor/opt/venvs/{service}/bin/python /work/stackdeb/{source}/debian/stackdeb/uv-pip install \\
+        --no-index --find-links={wheels} --require-hashes -r /work/stackdeb/{source}/debian/stackdeb/requirements.txt &&
+    printf 'Package: {package}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: bench <bench@stackdeb.invalid>\\nDescription: floor\\n floor\\n' > /tmp/floor/DEBIAN/control &&
     dpkg-deb --root-owner-group {compression} --build /tmp/floor /work/floor.deb
 }}
 timed floor floor

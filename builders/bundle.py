@@ -165,7 +165,7 @@ class Compiler:
                 f"{' '.join(missing)}",
                 hint=f"apt-get install {' '.join(missing)}, or pass --install-build-deps")
 
-    def compile(self, pin: Pin, sdist: Path, cache) -> Path:
+    def compile(self, sdist: Path, cache: WheelCache) -> Path:
         with tempfile.TemporaryDirectory(dir=cache.incoming) as out:
             uv.build_wheel(sdist, Path(out), python=self.python, index_url=self.index_url,
                            source_date_epoch=self.target.manifest["source_date_epoch"])
@@ -206,7 +206,7 @@ def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jo
         wheel = fetcher.cache.compiled(target.build_id, chosen.sha256)
         if wheel is None:
             log.info(f"compiling {chosen.filename} for {target.suite.codename}")
-            wheel = compiler.compile(pin, path, fetcher.cache)
+            wheel = compiler.compile(path, fetcher.cache)
         artifacts.append(Artifact(pin.name, pin.version, wheel.name, wheel.parent.name,
                                   "compiled", chosen.sha256, wheel))
     return artifacts

@@ -26,7 +26,7 @@ from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
 from builders.manifest import read_json, sha256_file, sha256_json, write_json
 from builders.project import Project
-from builders.tools import dpkg_deb, lintian
+from builders.tools import lintian
 from builders.tools.namespace import Bind, run_in_chroot
 
 # Measured (docs/benchmarks.md): xz -0 is about ten times faster than the default xz -6
@@ -187,7 +187,6 @@ def package_services(project: Project, release: str, suite: str, names: list[str
                 again.mkdir()
                 log.info(f"{service.package_name}: building again in another directory to compare")
                 check_reproducible(deb, build_once(project, chroot, service, ptarget, bundle, again, False))
-            shutil.rmtree(work / src_name(service, ptarget), ignore_errors=True)
             write_json(work / "manifest.json", {
                 "service": service.name, "package": service.package_name,
                 "version": ptarget.package_version(service), "inputs_digest": digest,
@@ -221,11 +220,3 @@ def keep_failure_logs(error: StackdebError, work: Path, failed: Path) -> Stackde
         if (work / name).exists():
             shutil.copy(work / name, failed / name)
     return StackdebError(error.message, hint=f"the logs are in {failed}/")
-
-
-def src_name(service: Service, target: PackageTarget) -> str:
-    return f"{service.package_name}-{target.upstream_version}"
-
-
-def deb_version(deb: Path) -> str:
-    return dpkg_deb.field(deb, "Version")

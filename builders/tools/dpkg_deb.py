@@ -1,4 +1,4 @@
-"""dpkg-deb: build a binary package from a staged tree, and read one back."""
+"""dpkg-deb: build a binary package from a staged tree."""
 
 from pathlib import Path
 
@@ -12,12 +12,3 @@ def build(root: Path, output: Path, *, source_date_epoch: int, compression: str 
     ], env={"SOURCE_DATE_EPOCH": str(source_date_epoch)}, what=str(output),
         fix="check free disk space in the build directory")
 
-
-def field(deb: Path, name: str) -> str:
-    return tools.run("dpkg-deb", ["--field", str(deb), name], what=str(deb),
-                     fix="the file is not a valid .deb").stdout.strip()
-
-
-def contents(deb: Path) -> list[str]:
-    return tools.run("dpkg-deb", ["--contents", str(deb)], what=str(deb),
-                     fix="the file is not a valid .deb").stdout.splitlines()
