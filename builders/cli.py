@@ -19,7 +19,11 @@ stages, in pipeline order:
             openstack-wheels-<release>
   package   build venv-<service> packages with dh-virtualenv from the bundle alone, in a
             clean chroot of the suite with no network; lintian; --check-reproducible
+  publish   land a build set (the packages and the bundle of one run) in the signed staging
+            suite, whole or not at all; rollback restores the previous repository state
+  promote   copy the staged build set to the tested suite, given a passing test verdict
 other commands:
+  repo      status of the repository, or serve it on 127.0.0.1
   services  list the catalog's services and their versions in a release
 
 Every stage records its inputs' digests; run again with nothing changed, it does nothing.
@@ -88,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--no-lintian", action="store_true", help="skip lintian")
     package.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
 
+    publish = commands.add_parser("publish", help="land a build set in the staging suite",
+                                  description="Validate the build set, add it to a new generation of the "
+                                              "repository, sign, verify, and switch to it atomically. Without "
+                                              "DEB arguments: the target's bundle and built packages.")
+    _add_target(publish)
+    publish.add_argument("debs", nargs="*", metavar="DEB", help="packages of the build set")
+    publish.add_argument("--keep", type=int, default=5, help="generations kept for rollback (default: %(default)s)")
+    rollback = commands.add_parser("rollback", help="make the previous repository generation live")
+    rollback.set_defaults(release=None, suite=None)
+    promote = commands.add_parser("promote", help="copy the staged build set to the tested suite",
+                                  description="Promote the live staged build set, given a verdict file "
+                                              "(JSON: result pass, generation N) from its test run.")
+    _add_target(promote)
+    promote.add_argument("--verdict", required=True, help="the test verdict (JSON)")
+    repo = commands.add_parser("repo", help="repository status, or serve it")
+    _add_target(repo)
+    repo.add_argument("action", choices=["status", "serve"])
+    repo.add_argument("--port", type=int, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
+
     services = commands.add_parser("services", help="list the catalog's services",
                                    description="List the catalog's services; with --releases, also "
                                                "their newest final version in the release.")
@@ -124,6 +147,46 @@ def cmd_package(args, project: Project) -> None:
                      reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
 
 
+def cmd_publish(args, project: Project) -> None:
+    from pathlib import Path
+    from builders.repository import publish_build_set
+    debs = [Path(d) for d in args.debs]
+    if not debs:
+        debs = sorted(project.bundle_dir(args.release, args.suite).glob("openstack-wheels-*.deb"))
+        debs += sorted((project.build_dir / "packages" / f"{args.release}-{args.suite}").glob("*/venv-*.deb"))
+    if not debs:
+        raise StackdebError(f"nothing to publish for {args.release}/{args.suite}",
+                            hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
+    publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep)
+
+
+def cmd_rollback(args, project: Project) -> None:
+    from builders.repository import rollback
+    rollback(project.repo_dir)
+
+
+def cmd_promote(args, project: Project) -> None:
+    from pathlib import Path
+    from builders.repository import promote
+    promote(project.repo_dir, args.release, args.suite, Path(args.verdict))
+
+
+def cmd_repo(args, project: Project) -> None:
+    from builders.repository import Repository, status
+    if args.action == "status":
+        print(status(project.repo_dir, args.release, args.suite))
+        return
+    import functools
+    import http.server
+    public = Repository(project.repo_dir).public
+    if not public.exists():
+        raise StackdebError("the repository is empty: publish a build set first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    log.info(f"serving {public} (dists, pool, the key and .sources) on http://127.0.0.1:{args.port}/")
+    server.serve_forever()
+
+
 def cmd_services(args, project: Project) -> None:
     from builders.releases import find_series, service_version
     catalog = project.catalog()
@@ -137,7 +200,8 @@ def cmd_services(args, project: Project) -> None:
         print(f"{svc.name:12} {svc.distribution:22} {service_version(releases, series, svc.deliverable)}")
 
 
-COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "services": cmd_services}
+COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
+            "rollback": cmd_rollback, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,10 @@ class Project:
         return cls(root.resolve(), cache.resolve(), build.resolve())
 
     @property
+    def repo_dir(self) -> Path:
+        return Path(os.environ.get("STACKDEB_REPO_DIR") or self.build_dir / "repo")
+
+    @property
     def chroot_dir(self) -> Path:
         return Path(os.environ.get("STACKDEB_CHROOT_DIR") or self.cache_dir / "chroots")
 

@@ -1,0 +1,331 @@
+"""Stage 4, publish: a signed reprepro repository kept in generations, switched atomically.
+
+    <repo>/generations/<n>/     a whole reprepro base directory (conf, db, dists, pool) and
+                                build-set.json; complete once renamed from <n>.partial
+    <repo>/live -> generations/<n>
+    <repo>/public/              what is served: dists and pool (through live), the public key
+                                and a deb822 .sources snippet; never conf or db
+    <repo>/gnupg/               the signing key, created on first use ($STACKDEB_SIGNING_HOME
+                                points at an existing GnuPG home instead)
+    <repo>/history.json         every publish, promotion and rollback: who, when, what
+
+A publish copies the live generation (pool files hard-linked, the rest copied), adds the
+build set with reprepro, signs, verifies the signature, and only then replaces the `live`
+symlink: killed at any point, the live repository is the old one or the new one, whole.
+Publishers are serialized by a lock file.
+"""
+
+import fcntl
+import getpass
+import json
+import os
+import re
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from builders import PROJECT_DIR, log, tools
+from builders.errors import StackdebError
+from builders.manifest import read_json, sha256_file, write_json
+from builders.targets import Suite, get_suite
+from builders.tools import gpg, reprepro
+
+KEEP_GENERATIONS = 5
+KEYRING_PACKAGE = "stackdeb-archive-keyring"
+
+
+@dataclass(frozen=True)
+class Deb:
+    path: Path
+    name: str
+    version: str
+    architecture: str
+    sha256: str
+
+
+def staging_suite(suite: Suite, release: str) -> str:
+    return f"{suite.codename}-{release}-staging"
+
+
+def tested_suite(suite: Suite, release: str) -> str:
+    return f"{suite.codename}-{release}"
+
+
+def read_deb(path: Path) -> Deb:
+    if not path.is_file():
+        raise StackdebError(f"{path} does not exist")
+    wanted = ["Package", "Version", "Architecture", "Section", "Priority"]
+    result = tools.run("dpkg-deb", ["--field", str(path), *wanted], what=str(path), fix="",
+                       ok_codes=(0, 1, 2))
+    fields = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    if result.returncode or not {"Package", "Version", "Architecture"} <= set(fields):
+        raise StackdebError(f"{path.name} is not a valid Debian package (dpkg-deb cannot read it)",
+                            hint="rebuild it; nothing was published")
+    missing = [f for f in wanted if f not in fields]
+    if missing:
+        raise StackdebError(f"{path.name} has no {' or '.join(missing)} field, which the repository needs")
+    return Deb(path, fields["Package"], fields["Version"], fields["Architecture"], sha256_file(path))
+
+
+def validate_build_set(debs: list[Deb], suite: Suite, release: str) -> None:
+    """Everything is checked before anything is written."""
+    names = [d.name for d in debs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise StackdebError(f"the build set has more than one version of {', '.join(twice)}")
+    for deb in debs:
+        if deb.architecture not in ("amd64", "all"):
+            raise StackdebError(f"{deb.path.name} is for {deb.architecture}, not amd64")
+        if not deb.version.endswith(f"~deb{suite.version}") and deb.name != KEYRING_PACKAGE:
+            raise StackdebError(f"{deb.path.name} was not built for {suite.codename} (its version "
+                                f"{deb.version} does not end in ~deb{suite.version})",
+                                hint="publish each suite's packages to that suite")
+        if release not in deb.version and deb.name != KEYRING_PACKAGE:
+            raise StackdebError(f"{deb.path.name} was not built for release {release}")
+
+
+class Repository:
+    def __init__(self, root: Path, signing_home: Path | None = None):
+        self.root = root
+        self.generations_dir = root / "generations"
+        self.live = root / "live"
+        self.public = root / "public"
+        self.gnupg = signing_home or Path(os.environ.get("STACKDEB_SIGNING_HOME") or root / "gnupg")
+
+    @contextmanager
+    def locked(self):
+        """Serialize publishers: a second one waits for the first."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "publish.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def generations(self) -> list[int]:
+        if not self.generations_dir.exists():
+            return []
+        return sorted(int(p.name) for p in self.generations_dir.iterdir() if p.name.isdigit())
+
+    def live_generation(self) -> int | None:
+        return int(os.readlink(self.live).rsplit("/", 1)[1]) if self.live.is_symlink() else None
+
+    def generation_dir(self, number: int) -> Path:
+        return self.generations_dir / str(number)
+
+    def keyring(self) -> Path:
+        return self.public / f"{KEYRING_PACKAGE}.gpg"
+
+    def switch_to(self, number: int) -> None:
+        tmp = self.root / ".live.new"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(f"generations/{number}")
+        os.replace(tmp, self.live)
+        self.public.mkdir(exist_ok=True)
+        for name in ("dists", "pool"):
+            if not (self.public / name).is_symlink():
+                (self.public / name).symlink_to(f"../live/{name}")
+
+    def remove_partial(self) -> None:
+        """A publish killed half-way leaves a .partial generation: never live, removed here."""
+        for partial in self.generations_dir.glob("*.partial") if self.generations_dir.exists() else ():
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def prune(self, keep: int) -> None:
+        live = self.live_generation()
+        for number in self.generations()[:-keep]:
+            if number != live:
+                shutil.rmtree(self.generation_dir(number), ignore_errors=True)
+
+    def record(self, event: dict) -> None:
+        history = self.root / "history.json"
+        entries = json.loads(history.read_text()) if history.exists() else []
+        entries.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "by": os.environ.get("STACKDEB_USER") or getpass.getuser(), **event})
+        write_json(history, entries)
+
+
+def signing_key(repo: Repository) -> str:
+    """The configured key (STACKDEB_SIGNING_HOME) must exist; the default one is created."""
+    if os.environ.get("STACKDEB_SIGNING_HOME"):
+        found = gpg.secret_fingerprint(repo.gnupg)
+        if not found:
+            raise StackdebError(f"no secret key in the configured signing home {repo.gnupg}",
+                                hint="import the archive key there, or unset STACKDEB_SIGNING_HOME "
+                                     "to have stackdeb create one")
+        return found
+    return gpg.ensure_key(repo.gnupg)
+
+
+def _new_generation(repo: Repository, suite: Suite, release: str, key: str) -> tuple[int, Path]:
+    number = max(repo.generations(), default=0) + 1
+    work = repo.generations_dir / f"{number}.partial"
+    work.mkdir(parents=True)
+    live = repo.live_generation()
+    if live is not None:
+        source = repo.generation_dir(live)
+        for name in ("db", "dists"):
+            if (source / name).exists():
+                shutil.copytree(source / name, work / name, symlinks=True)
+        if (source / "pool").exists():
+            shutil.copytree(source / "pool", work / "pool", copy_function=os.link)
+    (work / "conf").mkdir()
+    (work / "conf/distributions").write_text(Template((PROJECT_DIR / "repos/distributions").read_text())
+                                              .substitute(suite=suite.codename, release=release, key=key,
+                                                          staging=staging_suite(suite, release),
+                                                          tested=tested_suite(suite, release)))
+    return number, work
+
+
+def _check_against_live(repo: Repository, debs: list[Deb], codename: str) -> list[Deb]:
+    """Drop packages already published with the same content; refuse a version reused for
+    other content."""
+    live = repo.live_generation()
+    if live is None:
+        return debs
+    listed = reprepro.list_packages(repo.generation_dir(live), codename, repo.gnupg)
+    fresh = []
+    for deb in debs:
+        if listed.get(deb.name) == deb.version:
+            pooled = next(repo.generation_dir(live).glob(f"pool/main/*/*/{deb.name}_{_no_epoch(deb.version)}_*.deb"), None)
+            if pooled and sha256_file(pooled) != deb.sha256:
+                raise StackdebError(f"{deb.name} {deb.version} is already published with other content",
+                                    hint="a new build needs a new version (a new lock generation or catalog revision)")
+            continue
+        fresh.append(deb)
+    return fresh
+
+
+def _no_epoch(version: str) -> str:
+    return re.sub(r"^\d+:", "", version)
+
+
+def _keyring_deb(repo: Repository, key: str, out_dir: Path) -> Path:
+    """stackdeb-archive-keyring: the public key for apt's Signed-By."""
+    from builders.debpackage import MAINTAINER
+    from builders.tools import dpkg_deb
+    root = out_dir / "keyring-root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr/share/keyrings").mkdir(parents=True)
+    shutil.copy(repo.keyring(), root / f"usr/share/keyrings/{KEYRING_PACKAGE}.gpg")
+    version = f"1+{key[-8:].lower()}"
+    (root / "DEBIAN/control").write_text(
+        f"Package: {KEYRING_PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: {MAINTAINER}\n"
+        f"Section: misc\nPriority: optional\nDescription: stackdeb archive signing key\n"
+        f" The public key that signs the stackdeb repositories, for apt's Signed-By.\n")
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (0, 0))
+    deb = out_dir / f"{KEYRING_PACKAGE}_{version}_all.deb"
+    dpkg_deb.build(root, deb, source_date_epoch=0)
+    return deb
+
+
+def _write_sources(repo: Repository, suite: Suite, release: str) -> None:
+    for codename in (staging_suite(suite, release), tested_suite(suite, release)):
+        (repo.public / f"stackdeb-{codename}.sources").write_text(
+            f"Types: deb\nURIs: http://REPOSITORY-HOST/\nSuites: {codename}\nComponents: main\n"
+            f"Signed-By: /usr/share/keyrings/{KEYRING_PACKAGE}.gpg\n")
+
+
+def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Path], *,
+                      keep: int = KEEP_GENERATIONS) -> int:
+    """Land a build set in the staging suite, whole or not at all; return the live generation."""
+    suite = get_suite(suite_name)
+    debs = [read_deb(p) for p in paths]
+    validate_build_set(debs, suite, release)
+    repo = Repository(root)
+    with repo.locked():
+        repo.remove_partial()
+        key = signing_key(repo)
+        repo.public.mkdir(parents=True, exist_ok=True)
+        gpg.export_public(repo.gnupg, key, repo.keyring())
+        staging = staging_suite(suite, release)
+        fresh = _check_against_live(repo, debs, staging)
+        if not fresh:
+            log.info(f"every package of the build set is already in {staging}: nothing to do")
+            return repo.live_generation()
+        number, work = _new_generation(repo, suite, release, key)
+        keyring = _keyring_deb(repo, key, work)
+        reprepro.includedeb(work, staging, [d.path for d in fresh] + [keyring], repo.gnupg)
+        reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
+        keyring.unlink()
+        shutil.rmtree(work / "keyring-root")
+        reprepro.export(work, repo.gnupg)
+        for codename in (staging, tested_suite(suite, release)):
+            if not gpg.verify(repo.keyring(), work / "dists" / codename / "InRelease"):
+                raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
+        write_json(work / "build-set.json", {
+            "release": release, "suite": suite.codename, "generation": number,
+            "packages": {d.name: d.version for d in debs}})
+        os.sync()
+        os.rename(work, repo.generation_dir(number))
+        repo.switch_to(number)
+        _write_sources(repo, suite, release)
+        repo.record({"action": "publish", "generation": number, "suite": staging,
+                     "packages": {d.name: d.version for d in debs}})
+        repo.prune(keep)
+    log.info(f"published {len(fresh)} packages to {staging}: generation {number} is live")
+    return number
+
+
+def rollback(root: Path) -> int:
+    repo = Repository(root)
+    with repo.locked():
+        live = repo.live_generation()
+        older = [n for n in repo.generations() if live is not None and n < live]
+        if not older:
+            raise StackdebError("there is no earlier generation to roll back to")
+        repo.switch_to(older[-1])
+        repo.record({"action": "rollback", "from": live, "to": older[-1]})
+    log.info(f"rolled back: generation {older[-1]} is live (was {live})")
+    return older[-1]
+
+
+def promote(root: Path, release: str, suite_name: str, verdict_path: Path) -> int:
+    """Copy the live staged build set to the tested suite, given a passing verdict for it."""
+    suite = get_suite(suite_name)
+    repo = Repository(root)
+    verdict = read_json(verdict_path)
+    if not verdict or verdict.get("result") != "pass":
+        raise StackdebError(f"{verdict_path} is not a passing verdict (result: "
+                            f"{(verdict or {}).get('result', 'unreadable')})",
+                            hint="only a build set whose cluster tests passed is promoted")
+    with repo.locked():
+        live = repo.live_generation()
+        if live is None:
+            raise StackdebError("the repository is empty: publish a build set first")
+        build_set = read_json(repo.generation_dir(live) / "build-set.json") or {}
+        if verdict.get("generation") != build_set.get("generation"):
+            raise StackdebError(f"the verdict is for generation {verdict.get('generation')}, "
+                                f"but generation {live} is live", hint="test the live build set")
+        staging, tested = staging_suite(suite, release), tested_suite(suite, release)
+        staged = reprepro.list_packages(repo.generation_dir(live), staging, repo.gnupg)
+        key = signing_key(repo)
+        number, work = _new_generation(repo, suite, release, key)
+        reprepro.copy(work, tested, staging, sorted(staged), repo.gnupg)
+        reprepro.export(work, repo.gnupg)
+        write_json(work / "build-set.json", {**build_set, "generation": number, "promoted_from": live})
+        os.rename(work, repo.generation_dir(number))
+        repo.switch_to(number)
+        repo.record({"action": "promote", "generation": number, "from": staging, "to": tested,
+                     "build_set_generation": live, "verdict": verdict})
+    log.info(f"promoted {len(staged)} packages from {staging} to {tested}: generation {number} is live")
+    return number
+
+
+def status(root: Path, release: str, suite_name: str) -> str:
+    suite = get_suite(suite_name)
+    repo = Repository(root)
+    live = repo.live_generation()
+    if live is None:
+        return "the repository is empty"
+    base = repo.generation_dir(live)
+    staging, tested = staging_suite(suite, release), tested_suite(suite, release)
+    staged = reprepro.list_packages(base, staging, repo.gnupg)
+    promoted = reprepro.list_packages(base, tested, repo.gnupg)
+    lines = [f"live generation: {live} (kept: {', '.join(map(str, repo.generations()))})"]
+    for name in sorted(set(staged) | set(promoted)):
+        mark = "" if staged.get(name) == promoted.get(name) else "   <- differs"
+        lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{mark}")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""gpg: the archive signing key, created on first use without a passphrase prompt."""
+
+from pathlib import Path
+
+from builders import tools
+from builders.errors import StackdebError
+
+KEY_NAME = "stackdeb archive signing key <archive@stackdeb.invalid>"
+
+
+def _run(home: Path, args: list[str], what: str, ok_codes=(0,)):
+    return tools.run("gpg", ["--homedir", str(home), "--batch", "--no-tty", *args],
+                     what=what, fix="check the GnuPG home directory and its permissions",
+                     ok_codes=ok_codes)
+
+
+def secret_fingerprint(home: Path) -> str | None:
+    if not home.exists():
+        return None
+    out = _run(home, ["--with-colons", "--list-secret-keys"], "the signing keyring", ok_codes=(0, 2)).stdout
+    fingerprints = [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
+    return fingerprints[0] if fingerprints else None
+
+
+def ensure_key(home: Path) -> str:
+    """The fingerprint of the signing key in `home`, creating an ed25519 key if none exists."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    found = secret_fingerprint(home)
+    if found:
+        return found
+    _run(home, ["--passphrase", "", "--pinentry-mode", "loopback", "--quick-generate-key",
+                KEY_NAME, "ed25519", "sign", "never"], "a new archive signing key")
+    created = secret_fingerprint(home)
+    if not created:
+        raise StackdebError(f"gpg created no key in {home}")
+    return created
+
+
+def export_public(home: Path, fingerprint: str, output: Path) -> None:
+    """The public key as a binary keyring, the format apt's Signed-By expects."""
+    output.unlink(missing_ok=True)
+    _run(home, ["--yes", "--output", str(output), "--export", fingerprint], "the public key")
+    if not output.exists() or not output.stat().st_size:
+        raise StackdebError(f"the signing key {fingerprint} is not in {home}",
+                            hint="point STACKDEB_SIGNING_HOME at a GnuPG home holding it, or at an "
+                                 "empty directory to have a key created")
+
+
+def verify(keyring: Path, signed: Path) -> bool:
+    """True when `signed` (an InRelease file) carries a good signature from `keyring`."""
+    result = tools.run("gpgv", ["--keyring", str(keyring), str(signed)], what=str(signed),
+                       fix="", ok_codes=(0, 1, 2))
+    return result.returncode == 0

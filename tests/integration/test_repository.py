@@ -1,0 +1,255 @@
+"""The signed staging repository with the real reprepro, gpg, gpgv and apt."""
+
+import functools
+import http.server
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from builders.chroot import runtime_chroot
+from builders.errors import StackdebError
+from builders.project import Project
+from builders.repository import Repository, promote, publish_build_set, rollback
+from builders.targets import get_suite
+from builders.tools import gpg, reprepro
+from builders.tools.namespace import Bind, run_in_chroot
+
+STAGING = "bookworm-2026.1-staging"
+TESTED = "bookworm-2026.1"
+
+
+def make_deb(directory, name, version, arch="amd64", payload="one"):
+    root = directory / f"{name}-{version}-{payload}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / f"usr/share/{name}").mkdir(parents=True)
+    (root / f"usr/share/{name}/version").write_text(f"{version} {payload}\n")
+    (root / "DEBIAN/control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@stackdeb.invalid>\n"
+        f"Section: net\nPriority: optional\nDescription: test package\n test package\n")
+    deb = directory / f"{name}_{version}_{arch}_{payload}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def version(n):
+    return f"1.0.0-1+os2026.1.{n}~deb12"
+
+
+def stop_gpg_agent(gnupg_home):
+    subprocess.run(["gpgconf", "--homedir", str(gnupg_home), "--kill", "all"], capture_output=True)
+
+
+@pytest.fixture
+def repo_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("STACKDEB_SIGNING_HOME", raising=False)
+    yield tmp_path / "repo"
+    stop_gpg_agent(tmp_path / "repo/gnupg")
+
+
+def live_packages(root, codename=STAGING):
+    repo = Repository(root)
+    return reprepro.list_packages(repo.generation_dir(repo.live_generation()), codename, repo.gnupg)
+
+
+def test_publish_signs_and_serves_only_dists_and_pool(tmp_path, repo_root):
+    number = publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    repo = Repository(repo_root)
+    assert number == 1 and repo.live_generation() == 1
+    for codename in (STAGING, TESTED):
+        assert gpg.verify(repo.keyring(), repo.public / "dists" / codename / "InRelease")
+    assert {p.name for p in repo.public.iterdir()} == {
+        "dists", "pool", "stackdeb-archive-keyring.gpg", f"stackdeb-{TESTED}.sources", f"stackdeb-{STAGING}.sources"}
+    assert "Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg" in (
+        repo.public / f"stackdeb-{STAGING}.sources").read_text()
+    assert live_packages(repo_root)["venv-alpha"] == version(1)
+    assert "stackdeb-archive-keyring" in live_packages(repo_root)
+
+
+def test_rollback_restores_the_previous_build_set(tmp_path, repo_root):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    assert live_packages(repo_root)["venv-alpha"] == version(2)
+    assert rollback(repo_root) == 1
+    assert live_packages(repo_root)["venv-alpha"] == version(1)
+    history = json.loads((repo_root / "history.json").read_text())
+    assert [e["action"] for e in history] == ["publish", "publish", "rollback"]
+    assert all(e["by"] and e["at"] for e in history)
+
+
+def test_promotion_needs_a_passing_verdict_for_the_live_build_set(tmp_path, repo_root):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    verdict = tmp_path / "verdict.json"
+    verdict.write_text(json.dumps({"result": "fail", "generation": 1}))
+    with pytest.raises(StackdebError, match="is not a passing verdict"):
+        promote(repo_root, "2026.1", "bookworm", verdict)
+    verdict.write_text(json.dumps({"result": "pass", "generation": 7}))
+    with pytest.raises(StackdebError, match="the verdict is for generation 7, but generation 1 is live"):
+        promote(repo_root, "2026.1", "bookworm", verdict)
+    verdict.write_text(json.dumps({"result": "pass", "generation": 1, "tests": ["smoke"]}))
+    assert promote(repo_root, "2026.1", "bookworm", verdict) == 2
+    assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
+    last = json.loads((repo_root / "history.json").read_text())[-1]
+    assert last["action"] == "promote" and last["verdict"]["tests"] == ["smoke"]
+
+
+@pytest.mark.parametrize("name, ver, arch, message", [
+    ("venv-alpha", "1.0.0-1+os2026.1.1~deb13", "amd64", "was not built for bookworm"),
+    ("venv-alpha", "1.0.0-1+os2026.2.1~deb12", "amd64", "was not built for release 2026.1"),
+    ("venv-alpha", version(1), "arm64", "is for arm64, not amd64"),
+])
+def test_bad_packages_are_refused_and_the_live_repository_stays(tmp_path, repo_root, name, ver, arch, message):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-beta", version(1))])
+    with pytest.raises(StackdebError, match=message):
+        publish_build_set(repo_root, "2026.1", "bookworm",
+                          [make_deb(tmp_path, "venv-gamma", version(1)), make_deb(tmp_path, name, ver, arch)])
+    assert Repository(repo_root).live_generation() == 1
+    assert "venv-gamma" not in live_packages(repo_root)
+
+
+def test_a_corrupt_deb_and_a_reused_version_are_refused(tmp_path, repo_root):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    corrupt = tmp_path / "venv-beta_1_amd64.deb"
+    corrupt.write_bytes(b"!<arch>\nnot really a package")
+    with pytest.raises(StackdebError, match="is not a valid Debian package"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [corrupt])
+    other = make_deb(tmp_path, "venv-alpha", version(1), payload="other content")
+    with pytest.raises(StackdebError, match="already published with other content"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [other])
+    assert Repository(repo_root).generations() == [1]
+
+
+def test_a_configured_signing_home_without_a_key_is_an_error(tmp_path, repo_root, monkeypatch):
+    empty = tmp_path / "gnupg-empty"
+    empty.mkdir(mode=0o700)
+    monkeypatch.setenv("STACKDEB_SIGNING_HOME", str(empty))
+    with pytest.raises(StackdebError, match="no secret key in the configured signing home"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    assert not (repo_root / "live").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_leaves_the_live_repository_as_it_was(tmp_path, repo_root):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    try:
+        root = small / "repo"
+        publish_build_set(root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+        big = tmp_path / "big"
+        big.mkdir()
+        (big / "noise").write_bytes(os.urandom(3 << 20))
+        heavy = tmp_path / "heavy"
+        (heavy / "DEBIAN").mkdir(parents=True)
+        (heavy / "usr/share").mkdir(parents=True)
+        (heavy / "usr/share/noise").write_bytes(os.urandom(3 << 20))
+        (heavy / "DEBIAN/control").write_text(
+            f"Package: venv-heavy\nVersion: {version(1)}\nArchitecture: amd64\nMaintainer: t <t@t.invalid>\n"
+            "Section: net\nPriority: optional\nDescription: big\n big\n")
+        deb = tmp_path / "venv-heavy.deb"
+        subprocess.run(["dpkg-deb", "-Znone", "-b", str(heavy), str(deb)], check=True, capture_output=True)
+        with pytest.raises((StackdebError, OSError)):
+            publish_build_set(root, "2026.1", "bookworm", [deb])
+        assert Repository(root).live_generation() == 1
+        assert live_packages(root) .get("venv-heavy") is None
+        assert gpg.verify(Repository(root).keyring(), Repository(root).public / "dists" / STAGING / "InRelease")
+    finally:
+        stop_gpg_agent(small / "repo/gnupg")
+        subprocess.run(["umount", "--lazy", str(small)], check=True)   # an agent may linger
+
+
+def publish_command(repo_root, debs):
+    env = {**os.environ, "STACKDEB_REPO_DIR": str(repo_root)}
+    return subprocess.Popen([sys.executable, "-m", "builders.cli", "publish", *map(str, debs)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_at_random_points_never_leaves_a_mixed_or_unsigned_repository(tmp_path, repo_root):
+    publish_build_set(repo_root, "2026.1", "bookworm",
+                      [make_deb(tmp_path, "venv-alpha", version(1)), make_deb(tmp_path, "venv-beta", version(1))])
+    repo = Repository(repo_root)
+    rng = random.Random(20261122)
+    outcomes = []
+    for run in range(2, 22):
+        new_set = [make_deb(tmp_path, "venv-alpha", version(run)), make_deb(tmp_path, "venv-beta", version(run))]
+        before = live_packages(repo_root)
+        process = publish_command(repo_root, new_set)
+        time.sleep(rng.uniform(0.05, 1.5))
+        process.kill()
+        process.wait()
+        after = live_packages(repo_root)
+        expected_new = {**before, "venv-alpha": version(run), "venv-beta": version(run)}
+        assert after in (before, expected_new), f"run {run}: a mixed repository {after}"
+        assert gpg.verify(repo.keyring(), repo.public / "dists" / STAGING / "InRelease")
+        outcomes.append("new" if after == expected_new else "old")
+    # the kills landed both before and after the switch, so both outcomes were exercised
+    assert {"old", "new"} <= set(outcomes), outcomes
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-gamma", version(1))])
+    assert not list(repo.generations_dir.glob("*.partial"))
+
+
+def test_two_publishes_at_once_are_serialized(tmp_path, repo_root):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    first = publish_command(repo_root, [make_deb(tmp_path, "venv-beta", version(1))])
+    second = publish_command(repo_root, [make_deb(tmp_path, "venv-gamma", version(1))])
+    assert first.wait() == 0 and second.wait() == 0, first.stderr.read() + second.stderr.read()
+    packages = live_packages(repo_root)
+    assert {"venv-alpha", "venv-beta", "venv-gamma"} <= set(packages)   # neither publish lost the other
+    assert Repository(repo_root).generations()[-1] == 3
+
+
+@pytest.fixture
+def served(repo_root):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo_root / "public"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+APT = """\
+cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-{suite}.sources > /etc/apt/sources.list.d/stackdeb.sources
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+"""
+
+
+def in_chroot(repo_root, script):
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    return run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True,
+                         binds=[Bind(repo_root / "public", "/stackdeb/public")], what="apt", fix="")
+
+
+def test_apt_verifies_installs_and_upgrades_services_independently(tmp_path, repo_root, served):
+    publish_build_set(repo_root, "2026.1", "bookworm",
+                      [make_deb(tmp_path, "venv-alpha", version(1)), make_deb(tmp_path, "venv-beta", version(1))])
+    first = Repository(repo_root).live_generation()
+    setup = APT.format(url=served, suite=STAGING)
+    install = in_chroot(repo_root, setup + "apt-get update -qq && apt-get install -y -qq venv-alpha venv-beta "
+                                           ">/dev/null && cat /usr/share/venv-alpha/version")
+    assert version(1) in install
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    upgrade = in_chroot(repo_root, setup + "apt-get update -qq && apt-get install -y -qq venv-alpha venv-beta "
+                                           ">/dev/null && cat /usr/share/venv-alpha/version /usr/share/venv-beta/version"
+                                           " && apt-get install -y -qq --only-upgrade venv-alpha >/dev/null"
+                                           " && cat /usr/share/venv-alpha/version")
+    lines = upgrade.split("\n")
+    assert version(2) in lines[0] and version(1) in lines[1]   # beta stays at the older build set
+    assert first == 1
+
+
+def test_apt_refuses_a_tampered_release_file(tmp_path, repo_root, served):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    inrelease = Repository(repo_root).public / "dists" / STAGING / "InRelease"
+    text = inrelease.read_text()
+    inrelease.write_text(text.replace("Components: main", "Components: main contrib"))
+    out = in_chroot(repo_root, APT.format(url=served, suite=STAGING) + "apt-get update 2>&1 || echo REFUSED")
+    assert "REFUSED" in out and ("BADSIG" in out or "not signed" in out or "signature" in out.lower()), out
