@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3-venv python3-dev build-essential pkg-config   # the venv, compiling sdists
   git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
   mmdebstrap                                             # clean chroots of the target suite
+  reprepro gnupg gpgv                                    # the signed repository
 )
 deps_only=0
 for arg in "$@"; do
