@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
-#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package
+#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package, publish
 #   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
 # Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset
 # and the snapshots beside this checkout exist (../shared/data), those are used.
@@ -49,5 +49,8 @@ echo "== stackdeb bundle --release $release --suite $suite"
 .venv/bin/stackdeb bundle --release "$release" --suite "$suite" --install-build-deps
 echo "== stackdeb package --release $release --suite $suite --all"
 .venv/bin/stackdeb package --release "$release" --suite "$suite" --all
-echo "== done: build/bundles/$release-$suite/ and build/packages/$release-$suite/"
-ls -l "build/bundles/$release-$suite/" build/packages/"$release-$suite"/*/*.deb
+echo "== stackdeb publish --release $release --suite $suite"
+.venv/bin/stackdeb publish --release "$release" --suite "$suite"
+.venv/bin/stackdeb repo status --release "$release" --suite "$suite"
+echo "== done: the signed repository is in build/repo/public; serve it with:"
+echo "   .venv/bin/stackdeb repo serve --release $release --suite $suite"
