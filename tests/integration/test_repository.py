@@ -171,8 +171,10 @@ def publish_command(repo_root, debs):
 
 
 def test_sigkill_at_random_points_never_leaves_a_mixed_or_unsigned_repository(tmp_path, repo_root):
-    publish_build_set(repo_root, "2026.1", "bookworm",
-                      [make_deb(tmp_path, "venv-alpha", version(1)), make_deb(tmp_path, "venv-beta", version(1))])
+    started = time.monotonic()   # one whole publish, to spread the kills over its duration
+    assert publish_command(repo_root, [make_deb(tmp_path, "venv-alpha", version(1)),
+                                       make_deb(tmp_path, "venv-beta", version(1))]).wait() == 0
+    duration = time.monotonic() - started
     repo = Repository(repo_root)
     rng = random.Random(20261122)
     outcomes = []
@@ -180,7 +182,7 @@ def test_sigkill_at_random_points_never_leaves_a_mixed_or_unsigned_repository(tm
         new_set = [make_deb(tmp_path, "venv-alpha", version(run)), make_deb(tmp_path, "venv-beta", version(run))]
         before = live_packages(repo_root)
         process = publish_command(repo_root, new_set)
-        time.sleep(rng.uniform(0.05, 1.5))
+        time.sleep(rng.uniform(0.05, 1.3 * duration))
         process.kill()
         process.wait()
         after = live_packages(repo_root)
