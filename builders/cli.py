@@ -172,19 +172,11 @@ def cmd_promote(args, project: Project) -> None:
 
 
 def cmd_repo(args, project: Project) -> None:
-    from builders.repository import Repository, status
+    from builders.repository import serve, status
     if args.action == "status":
         print(status(project.repo_dir, args.release, args.suite))
-        return
-    import functools
-    import http.server
-    public = Repository(project.repo_dir).public
-    if not public.exists():
-        raise StackdebError("the repository is empty: publish a build set first")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
-    log.info(f"serving {public} (dists, pool, the key and .sources) on http://127.0.0.1:{args.port}/")
-    server.serve_forever()
+    else:
+        serve(project.repo_dir, args.port)
 
 
 def cmd_services(args, project: Project) -> None:

@@ -102,7 +102,7 @@ def build_wheels_deb(wheelhouse: Path, out_dir: Path, target) -> Path:
             f" Every Python wheel the stackdeb venv packages of OpenStack {release} install,\n"
             f" hash-pinned, with a PEP 503 index under /{install_dir(release)}/simple.")
         (root / "DEBIAN").mkdir()
-        (root / "DEBIAN/control").write_text(str(control) + "\n" if not str(control).endswith("\n") else str(control))
+        (root / "DEBIAN/control").write_text(str(control).rstrip("\n") + "\n")
         (root / "DEBIAN/md5sums").write_text(_md5sums(root))
         _fix_metadata(root, epoch)
         output = out_dir / f"{package}_{version}_amd64.deb"

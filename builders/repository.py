@@ -228,6 +228,33 @@ def _write_sources(repo: Repository, suite: Suite, release: str) -> None:
             f"Signed-By: /usr/share/keyrings/{KEYRING_PACKAGE}.gpg\n")
 
 
+def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release: str,
+               build_set: dict) -> None:
+    """Export and sign the new generation, verify both suites' signatures, and only then
+    make it live: the one way every change reaches the served repository."""
+    reprepro.export(work, repo.gnupg)
+    for codename in (staging_suite(suite, release), tested_suite(suite, release)):
+        if not gpg.verify(repo.keyring(), work / "dists" / codename / "InRelease"):
+            raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
+    write_json(work / "build-set.json", build_set)
+    os.sync()
+    os.rename(work, repo.generation_dir(number))
+    repo.switch_to(number)
+
+
+def serve(root: Path, port: int) -> None:
+    """Serve public/ (dists, pool, the key, .sources) on 127.0.0.1 until interrupted."""
+    import functools
+    import http.server
+    public = Repository(root).public
+    if not public.exists():
+        raise StackdebError("the repository is empty: publish a build set first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    log.info(f"serving {public} on http://127.0.0.1:{port}/")
+    server.serve_forever()
+
+
 def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Path], *,
                       keep: int = KEEP_GENERATIONS) -> int:
     """Land a build set in the staging suite, whole or not at all; return the live generation."""
@@ -251,16 +278,9 @@ def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Pat
         reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
         keyring.unlink()
         shutil.rmtree(work / "keyring-root")
-        reprepro.export(work, repo.gnupg)
-        for codename in (staging, tested_suite(suite, release)):
-            if not gpg.verify(repo.keyring(), work / "dists" / codename / "InRelease"):
-                raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
-        write_json(work / "build-set.json", {
+        _make_live(repo, work, number, suite, release, {
             "release": release, "suite": suite.codename, "generation": number,
             "packages": {d.name: d.version for d in debs}})
-        os.sync()
-        os.rename(work, repo.generation_dir(number))
-        repo.switch_to(number)
         _write_sources(repo, suite, release)
         repo.record({"action": "publish", "generation": number, "suite": staging,
                      "packages": {d.name: d.version for d in debs}})
@@ -304,10 +324,8 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path) -> in
         key = signing_key(repo)
         number, work = _new_generation(repo, suite, release, key)
         reprepro.copy(work, tested, staging, sorted(staged), repo.gnupg)
-        reprepro.export(work, repo.gnupg)
-        write_json(work / "build-set.json", {**build_set, "generation": number, "promoted_from": live})
-        os.rename(work, repo.generation_dir(number))
-        repo.switch_to(number)
+        _make_live(repo, work, number, suite, release,
+                   {**build_set, "generation": number, "promoted_from": live})
         repo.record({"action": "promote", "generation": number, "from": staging, "to": tested,
                      "build_set_generation": live, "verdict": verdict})
     log.info(f"promoted {len(staged)} packages from {staging} to {tested}: generation {number} is live")
