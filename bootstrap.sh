@@ -12,6 +12,7 @@ APT_PACKAGES=(
   git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
   mmdebstrap                                             # clean chroots of the target suite
   reprepro gnupg gpgv                                    # the signed repository
+  chromium                                               # tests: a screenshot of the web UI
 )
 deps_only=0
 for arg in "$@"; do

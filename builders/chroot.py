@@ -16,6 +16,7 @@ from pathlib import Path
 from builders import log, tools
 from builders.aptsources import machine_mirrors
 from builders.errors import StackdebError
+from builders.filelock import exclusive
 from builders.manifest import sha256_json
 from builders.targets import Suite
 from builders.tools import mmdebstrap
@@ -39,11 +40,13 @@ class Chroot:
         self.scratch = self.base / "scratch"
 
     def ensure(self) -> Path:
-        """The extracted root filesystem, creating the tarball and extracting it if needed."""
-        if not self.tarball.exists():
-            self._create()
-        if not (self.rootfs / ".stackdeb-complete").exists():
-            self._extract()
+        """The extracted root filesystem, creating the tarball and extracting it if needed.
+        Builds of several services may start at once: one creates, the others wait."""
+        with exclusive(self.base / f".{self.name}.lock"):
+            if not self.tarball.exists():
+                self._create()
+            if not (self.rootfs / ".stackdeb-complete").exists():
+                self._extract()
         return self.rootfs
 
     def _create(self) -> None:

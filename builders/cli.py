@@ -25,6 +25,7 @@ stages, in pipeline order:
 other commands:
   repo      status of the repository, or serve it on 127.0.0.1
   services  list the catalog's services and their versions in a release
+  master    start or stop the embedded Buildbot master and worker; add web UI users
 
 Every stage records its inputs' digests; run again with nothing changed, it does nothing.
 """
@@ -91,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="build twice in different directories and require identical .debs")
     package.add_argument("--no-lintian", action="store_true", help="skip lintian")
     package.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    package.add_argument("--plan", action="store_true",
+                         help="build nothing: print the services that would be built, one per line")
+    package.add_argument("--report", action="store_true",
+                         help="build nothing: print what the last build of each named service produced")
 
     publish = commands.add_parser("publish", help="land a build set in the staging suite",
                                   description="Validate the build set, add it to a new generation of the "
@@ -110,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(repo)
     repo.add_argument("action", choices=["status", "serve"])
     repo.add_argument("--port", type=int, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
+
+    master = commands.add_parser("master", help="the embedded Buildbot master and worker",
+                                 description="start: create (once) and start a Buildbot master on SQLite with "
+                                             "a local worker, on 127.0.0.1, and start the default target's "
+                                             "pipeline; stop: stop both; adduser: add a web UI user.")
+    master.add_argument("action", choices=["start", "stop", "adduser"])
+    master.add_argument("user", nargs="?", help="adduser: the user name")
+    _add_target(master)
+    _add_sources(master)
+    _add_index(master)
+    master.add_argument("--web-port", type=int, default=8010, help="web UI port on 127.0.0.1 (default: %(default)s)")
+    master.add_argument("--worker-port", type=int, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
+    master.add_argument("--poll-interval", type=int, default=300, help="seconds between polls (default: %(default)s)")
+    master.add_argument("--no-kick-off", action="store_true", help="start without building")
+    master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
+                        help="adduser: a role (repeatable)")
 
     services = commands.add_parser("services", help="list the catalog's services",
                                    description="List the catalog's services; with --releases, also "
@@ -139,11 +160,19 @@ def cmd_bundle(args, project: Project) -> None:
 
 
 def cmd_package(args, project: Project) -> None:
-    from builders.package import package_services
+    from builders.package import package_report, package_services, plan_services
     if not args.services and not args.all:
         raise StackdebError("name the services to build, or pass --all",
                             hint="stackdeb services lists them")
-    package_services(project, args.release, args.suite, None if args.all else args.services,
+    names = None if args.all else args.services
+    if args.plan:
+        print("\n".join(plan_services(project, args.release, args.suite, names, force=args.force)))
+        return
+    if args.report:
+        for name in names or [svc.name for svc in project.catalog()]:
+            print(package_report(project, args.release, args.suite, name))
+        return
+    package_services(project, args.release, args.suite, names,
                      reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
 
 
@@ -192,8 +221,31 @@ def cmd_services(args, project: Project) -> None:
         print(f"{svc.name:12} {svc.distribution:22} {service_version(releases, series, svc.deliverable)}")
 
 
+def cmd_master(args, project: Project) -> None:
+    from builders import embedded
+    if args.action == "start":
+        url = embedded.start(project, args.release, args.suite, releases=args.releases,
+                             requirements=args.requirements, index_url=args.index_url,
+                             web_port=args.web_port, worker_port=args.worker_port,
+                             poll_interval=args.poll_interval, kick_off=not args.no_kick_off)
+        print(url)
+    elif args.action == "stop":
+        embedded.stop(project)
+    else:
+        import getpass
+        from builders.users import add_user
+        if not args.user:
+            raise StackdebError("adduser needs a user name", hint="stackdeb master adduser NAME --role release-engineer")
+        password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
+        users = embedded.master_dir(project) / "users"
+        add_user(users, args.user, password, args.role or ["release-engineer"])
+        log.info(f"{args.user} can log in ({', '.join(args.role or ['release-engineer'])}); "
+                 "restart the master to apply")
+
+
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
-            "rollback": cmd_rollback, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services}
+            "rollback": cmd_rollback, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
+            "master": cmd_master}
 
 
 def main(argv: list[str] | None = None) -> int:

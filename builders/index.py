@@ -15,7 +15,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name,
+                             parse_sdist_filename, parse_wheel_filename)
 
 from builders.errors import StackdebError
 
@@ -77,6 +78,20 @@ class PackageIndex:
             raise StackdebError(f"cannot read the index page of {project}: {exc}",
                                 hint="check the network and the configured index-url") from None
         return _from_json(page, page_url) if "json" in kind else _from_html(page, page_url)
+
+
+def released_versions(files: list[IndexFile]) -> set[str]:
+    """The versions that have at least one file (a wheel or an sdist) on an index page."""
+    versions = set()
+    for item in files:
+        try:
+            if item.filename.endswith(".whl"):
+                versions.add(str(parse_wheel_filename(item.filename)[1]))
+            elif item.filename.endswith((".tar.gz", ".zip")):
+                versions.add(str(parse_sdist_filename(item.filename)[1]))
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue     # a file named against the conventions is not a release of this project
+    return versions
 
 
 def download(url: str, directory: Path, filename: str) -> tuple[Path, str]:

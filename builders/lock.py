@@ -137,6 +137,29 @@ def touched(old: dict | None, new: dict) -> list[str]:
     return sorted(s for s in new if old.get(s) != new[s])
 
 
+def service_builds(old_manifest: dict, old_closures: dict | None, new_closures: dict, tools: list[str],
+                   generation: int, epoch: int) -> dict:
+    """Per service, the lock generation and SOURCE_DATE_EPOCH its package is built with.
+
+    They move only when what goes into that service's venv changes (its closure or the build
+    tools), so a lock change rebuilds the services it touches and leaves the others at their
+    version. A locked state not recorded yet (an older manifest) counts as unchanged when the
+    closure is the same."""
+    old_builds = old_manifest.get("service_builds") or {}
+    old_closures = old_closures or {}
+    builds = {}
+    for service, closure in sorted(new_closures.items()):
+        state = sha256_json({"closure": closure, "tools": tools})
+        previous = old_builds.get(service) or (
+            {"generation": old_manifest.get("generation"), "source_date_epoch": old_manifest.get("source_date_epoch"),
+             "state": state} if old_closures.get(service) == closure and old_manifest.get("generation") else None)
+        if previous and previous["state"] == state:
+            builds[service] = previous
+        else:
+            builds[service] = {"generation": generation, "source_date_epoch": epoch, "state": state}
+    return builds
+
+
 def resolve_lock(project: Project, release: str, suite: str, releases: Source, requirements: Source,
                  *, resolver: str = "uv", force: bool = False, index_url: str | None = None) -> LockResult:
     started = time.monotonic()
@@ -164,12 +187,15 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
     write_atomic(out / "lock.txt", lock_text)
     write_json(out / "closures.json", new_closures)
     generation = manifest.get("generation", 0) + (1 if changed else 0)
+    epoch = int(time.time()) if changed else manifest.get("source_date_epoch")
+    tools = sorted(pin.line for pin in pins.values() if pin.name in BUILD_TOOLS)
     write_json(out / "manifest.json", {
         "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
         "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
         "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
         "overrides": inputs.overrides, "generation": generation,
-        "source_date_epoch": int(time.time()) if changed else manifest.get("source_date_epoch"),
+        "source_date_epoch": epoch,
+        "service_builds": service_builds(manifest, old_closures, new_closures, tools, generation, epoch),
         "outputs": {n: sha256_file(out / n) for n in ("lock.txt", "closures.json")},
     })
     touched_services = touched(old_closures, new_closures)

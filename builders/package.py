@@ -72,18 +72,24 @@ def package_target(target: LockedTarget, service: Service, bundle: Bundle) -> Pa
     if service.name not in target.closures:
         raise StackdebError(f"the lock for {target.release}/{target.suite.codename} has no closure "
                             f"for {service.name}", hint="re-run stackdeb lock: the catalog changed")
+    # Locks written before per-service builds were recorded: the lock's own generation.
+    build = (target.manifest.get("service_builds") or {}).get(service.name) or target.manifest
     return PackageTarget(
         release=target.release, suite=target.suite,
         upstream_version=target.manifest["services"][service.name],
-        lock_generation=target.manifest["generation"],
-        source_date_epoch=target.manifest["source_date_epoch"],
+        lock_generation=build["generation"],
+        source_date_epoch=build["source_date_epoch"],
         wheels_version=bundle.version,
         requirements=bundle.requirements(service.name, target.closures[service.name]),
         compression=COMPRESSION)
 
 
 def inputs_digest(service: Service, target: PackageTarget, chroot: Chroot) -> str:
-    return sha256_json({"service": asdict(service), "target": asdict(target) | {"suite": target.suite.codename},
+    """What the package's bytes depend on. Not the bundle's version: the same closure from a
+    newer bundle gives the same venv, so a lock change rebuilds only the services it touches."""
+    fields = asdict(target) | {"suite": target.suite.codename}
+    del fields["wheels_version"]
+    return sha256_json({"service": asdict(service), "target": fields,
                         "templates": templates_digest(), "chroot": chroot.name})
 
 
@@ -154,22 +160,15 @@ def publish_outputs(work: Path, out: Path) -> None:
 
 def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,
                      reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
-    target = find_lock(project, release, suite)
-    services = project.catalog().select(names)
-    bundle = Bundle(project, target)
-    chroot = build_chroot(project.chroot_dir, target.suite)
-    chroot.ensure()
-    root = project.build_dir / "packages" / f"{target.release}-{suite}"
-    root.mkdir(parents=True, exist_ok=True)
+    target, services, bundle, chroot, root = _prepare(project, release, suite, names)
     debs = []
     for number, service in enumerate(services, 1):
         started = time.monotonic()
         ptarget = package_target(target, service, bundle)
         digest = inputs_digest(service, ptarget, chroot)
         out = root / service.name
-        manifest = read_json(out / "manifest.json") or {}
         deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
-        if not force and manifest.get("inputs_digest") == digest and (out / deb_name).exists():
+        if not force and _up_to_date(out, deb_name, digest):
             log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
             debs.append(out / deb_name)
             continue
@@ -200,6 +199,70 @@ def package_services(project: Project, release: str, suite: str, names: list[str
                  f"{', lintian clean' if lint else ''} [{time.monotonic() - started:.1f}s]")
         debs.append(out / deb.name)
     return debs
+
+
+def _prepare(project: Project, release: str, suite: str, names: list[str] | None):
+    target = find_lock(project, release, suite)
+    services = project.catalog().select(names)
+    chroot = build_chroot(project.chroot_dir, target.suite)
+    chroot.ensure()
+    root = project.build_dir / "packages" / f"{target.release}-{suite}"
+    root.mkdir(parents=True, exist_ok=True)
+    return target, services, Bundle(project, target), chroot, root
+
+
+def _up_to_date(out: Path, deb_name: str, digest: str) -> bool:
+    manifest = read_json(out / "manifest.json") or {}
+    return manifest.get("inputs_digest") == digest and (out / deb_name).exists()
+
+
+def plan_services(project: Project, release: str, suite: str, names: list[str] | None,
+                  force: bool = False) -> list[str]:
+    """The services `package` would build: those whose package is missing or out of date,
+    or with `force` all of them."""
+    target, services, bundle, chroot, root = _prepare(project, release, suite, names)
+    if force:
+        return [service.name for service in services]
+    stale = []
+    for service in services:
+        ptarget = package_target(target, service, bundle)
+        deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
+        if not _up_to_date(root / service.name, deb_name, inputs_digest(service, ptarget, chroot)):
+            stale.append(service.name)
+    return stale
+
+
+def package_report(project: Project, release: str, suite: str, name: str) -> str:
+    """What the last build of a service produced, in `key: value` lines: the package, its
+    digest, the reproducibility check and the lintian summary."""
+    service = project.catalog().select([name])[0]
+    out = project.build_dir / "packages" / f"{release}-{suite}" / service.name
+    manifest = read_json(out / "manifest.json")
+    if not manifest:
+        raise StackdebError(f"{service.package_name} has not been built for {release}/{suite}",
+                            hint=f"run: stackdeb package --release {release} --suite {suite} {name}")
+    lintian_txt = out / "lintian.txt"
+    tags = lintian_counts(lintian_txt.read_text() if lintian_txt.exists() else "")
+    counts = {"errors": 0} | tags     # errors first, and always: a published package has none
+    lint = ("not run" if manifest["lintian"] == "not run" else
+            ", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    checked = {True: "bit-identical rebuild", None: "not checked"}[manifest.get("reproducible")]
+    return "\n".join([f"package: {manifest['package']} {manifest['version']}",
+                      f"deb: {out / manifest['deb']}", f"sha256: {manifest['sha256']}",
+                      f"reproducible: {checked}", f"lintian: {lint}",
+                      f"network during build: {' '.join(manifest['network_interfaces'])} only"])
+
+
+def lintian_counts(report: str) -> dict[str, int]:
+    """Tags per severity in a lintian report (lines like `W: package: tag ...`)."""
+    names = {"E": "errors", "W": "warnings", "I": "info", "P": "pedantic", "X": "experimental",
+             "O": "overridden"}
+    counts: dict[str, int] = {}
+    for line in report.splitlines():
+        kind = names.get(line[:1]) if line[1:3] == ": " else None
+        if kind:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def network_interfaces(work: Path) -> list[str]:

@@ -27,7 +27,7 @@ class Source:
     def __init__(self, spec: str, cache_dir: Path):
         self.spec = spec
         local = Path(spec)
-        self.directory = local if local.is_dir() and not (local / ".git").exists() else None
+        self.directory = local if local.is_dir() and not is_git_repository(local) else None
         self.git_dir = None if self.directory else git.mirror(
             str(local.resolve()) if local.is_dir() else spec, cache_dir)
 
@@ -48,6 +48,11 @@ class Source:
 
     def commit(self, ref: str = "HEAD") -> str:
         return git.rev_parse(self.git_dir, ref) if self.git_dir else "snapshot"
+
+
+def is_git_repository(path: Path) -> bool:
+    """A checkout (with .git) or a bare repository."""
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
 def open_source(spec: str | None, what: str, option: str, cache_dir: Path) -> Source:
@@ -86,7 +91,12 @@ def final_versions(releases: Source, series: Series, deliverable: str) -> list[V
     if not releases.exists(path):
         raise StackdebError(f"deliverable '{deliverable}' has no file {path} in the releases data",
                             hint="check the catalog entry's 'deliverable' field")
-    data = yaml.safe_load(releases.read(path)) or {}
+    return final_versions_in(releases.read(path))
+
+
+def final_versions_in(deliverable_yaml: str) -> list[Version]:
+    """The final versions listed in one deliverable file's text, oldest first."""
+    data = yaml.safe_load(deliverable_yaml) or {}
     versions = []
     for release in data.get("releases") or []:
         text = str(release.get("version", ""))

@@ -15,7 +15,6 @@ symlink: killed at any point, the live repository is the old one or the new one,
 Publishers are serialized by a lock file.
 """
 
-import fcntl
 import getpass
 import json
 import os
@@ -29,6 +28,7 @@ from string import Template
 
 from builders import PROJECT_DIR, log, tools
 from builders.errors import StackdebError
+from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
 from builders.targets import Suite, get_suite
 from builders.tools import gpg, reprepro
@@ -98,9 +98,7 @@ class Repository:
     @contextmanager
     def locked(self):
         """Serialize publishers: a second one waits for the first."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "publish.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with exclusive(self.root / "publish.lock"):
             yield
 
     def generations(self) -> list[int]:

@@ -34,39 +34,46 @@ def fake_index(tmp_path):
     server.shutdown()
 
 
-@pytest.fixture
-def mini_project(tmp_path, fake_index, monkeypatch):
+def make_mini_project(base: Path, index: FakeIndex):
     """A project with a two-service catalog, its own releases and requirements data, a cache
-    and a build directory, all under tmp_path; the CLI is pointed at them."""
-    root = tmp_path / "project"
+    and a build directory, all under `base`; returns it and the environment that points the
+    CLI at it."""
+    root = base / "project"
     (root / "packaging").mkdir(parents=True)
     (root / "packaging/services.yaml").write_text(MINI_CATALOG)
     (root / "requirements-bundles").mkdir()
     shutil.copy(PROJECT_DIR / "requirements-bundles/bindep.txt", root / "requirements-bundles/bindep.txt")
-    releases = tmp_path / "releases"
+    releases = base / "releases"
     (releases / "deliverables/gazpacho").mkdir(parents=True)
     (releases / "series_status.yaml").write_text(SERIES)
     (releases / "deliverables/gazpacho/alpha.yaml").write_text(deliverable("1.0.0.0rc1", "1.0.0"))
     (releases / "deliverables/gazpacho/beta.yaml").write_text(deliverable("2.0.0", "2.1.0.0b1"))
-    requirements = tmp_path / "requirements/2026.1"
+    requirements = base / "requirements/2026.1"
     requirements.mkdir(parents=True)
     (requirements / "upper-constraints.txt").write_text("libone===1.0.0\nlibtwo===0.5.0\n")
     (requirements / "SOURCE").write_text("0123abcd 2026-08-01\n")
     env = {
-        "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_CACHE_DIR": str(tmp_path / "cache"),
-        "STACKDEB_BUILD_DIR": str(tmp_path / "build"), "STACKDEB_RELEASES": str(releases),
-        "STACKDEB_REQUIREMENTS": str(tmp_path / "requirements"),
+        "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_CACHE_DIR": str(base / "cache"),
+        "STACKDEB_BUILD_DIR": str(base / "build"), "STACKDEB_RELEASES": str(releases),
+        "STACKDEB_REQUIREMENTS": str(base / "requirements"),
         # chroots are big and slow to make: one per machine, shared with real runs
         "STACKDEB_CHROOT_DIR": str(Project.from_env().chroot_dir),
     }
+    mini = type("MiniProject", (), {
+        "root": root, "releases": releases, "requirements": base / "requirements",
+        "cache": base / "cache", "build": base / "build", "index": index,
+        "lock_dir": root / "requirements-bundles/2026.1/bookworm",
+        "bundle": base / "build/bundles/2026.1-bookworm",
+    })
+    return mini, env
+
+
+@pytest.fixture
+def mini_project(tmp_path, fake_index, monkeypatch):
+    mini, env = make_mini_project(tmp_path, fake_index)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return type("MiniProject", (), {
-        "root": root, "releases": releases, "requirements": tmp_path / "requirements",
-        "cache": tmp_path / "cache", "build": tmp_path / "build", "index": fake_index,
-        "lock_dir": root / "requirements-bundles/2026.1/bookworm",
-        "bundle": tmp_path / "build/bundles/2026.1-bookworm",
-    })
+    return mini
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ INSTALL_HINTS = {
     "lintian": "apt-get install lintian",
     "diffoscope": "apt-get install diffoscope",
     "tar": "apt-get install tar",
+    "buildbot": "pip install 'buildbot[bundle]' (a stackdeb dependency: reinstall stackdeb)",
+    "buildbot-worker": "pip install buildbot-worker (a stackdeb dependency: reinstall stackdeb)",
 }
 
 

@@ -13,7 +13,8 @@ _ISOLATED = {"UV_INDEX_URL": None, "UV_EXTRA_INDEX_URL": None, "UV_FIND_LINKS": 
 def pip_compile(workdir: Path, inputs: list[str], constraints: str, output: str, *,
                 python: str, platform: str, index_url: str, what: str) -> None:
     tools.run("uv", [
-        "pip", "compile", "--no-config", "--quiet", "--generate-hashes", "--no-header",
+        # --refresh: a release published minutes ago must be seen, not uv's cached page
+        "pip", "compile", "--no-config", "--quiet", "--refresh", "--generate-hashes", "--no-header",
         "--annotation-style", "split", "--strip-extras",
         "--python-version", python, "--python-platform", platform,
         "--index-url", index_url, "-c", constraints, "-o", output, *inputs,

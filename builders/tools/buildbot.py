@@ -1,0 +1,42 @@
+"""buildbot and buildbot-worker: create, check, start and stop a master and its workers."""
+
+from pathlib import Path
+
+from builders import tools
+
+_FIX = "read twistd.log in {basedir}"
+
+
+def create_master(basedir: Path, config: Path, db_url: str) -> None:
+    tools.run("buildbot", ["create-master", "--quiet", "--config", str(config), "--db", db_url, str(basedir)],
+              what=str(basedir), fix="check the directory is writable")
+
+
+def checkconfig(basedir: Path) -> None:
+    tools.run("buildbot", ["checkconfig", str(basedir)], what=f"the master configuration in {basedir}",
+              fix="fix master.yaml or the users file as the message says", action="buildbot checkconfig")
+
+
+def start_master(basedir: Path) -> None:
+    tools.run("buildbot", ["start", str(basedir)], what=f"the master in {basedir}",
+              fix=_FIX.format(basedir=basedir), action="starting the Buildbot master")
+
+
+def stop_master(basedir: Path) -> None:
+    tools.run("buildbot", ["stop", "--clean", str(basedir)], what=f"the master in {basedir}",
+              fix=_FIX.format(basedir=basedir), ok_codes=(0, 1))
+
+
+def create_worker(basedir: Path, master: str, name: str, password: str) -> None:
+    tools.run("buildbot-worker", ["create-worker", "--umask=0o022", str(basedir), master, name, password],
+              what=str(basedir), fix="check the directory is writable")
+
+
+def start_worker(basedir: Path) -> None:
+    tools.run("buildbot-worker", ["start", str(basedir)], what=f"the worker in {basedir}",
+              fix=_FIX.format(basedir=basedir), action="starting the Buildbot worker")
+
+
+def stop_worker(basedir: Path) -> None:
+    tools.run("buildbot-worker", ["stop", str(basedir)], what=f"the worker in {basedir}",
+              fix=_FIX.format(basedir=basedir), ok_codes=(0, 1))

@@ -1,0 +1,38 @@
+"""BuildmasterConfig from the master's settings (master.yaml) and the service catalog."""
+
+from pathlib import Path
+
+from buildbot.config.errors import error
+from buildbot.plugins import worker
+
+from builders.errors import StackdebError
+from builders.project import Project
+from master.changes import change_sources
+from master.pipeline import builder_configs, scheduler_configs
+from master.settings import SettingsError, load_settings
+from master.www import www_config
+
+
+def build_config(basedir: str) -> dict:
+    try:
+        catalog = Project.from_env().catalog()
+        settings = load_settings(Path(basedir), catalog)
+        www = www_config(settings)
+    except (SettingsError, StackdebError) as exc:
+        # ConfigErrors: checkconfig and start print the message alone, without a traceback
+        error(f"stackdeb: {exc}", always_raise=True)
+    return {
+        "title": settings.title,
+        "titleURL": settings.url,
+        "buildbotURL": settings.url,
+        "db": {"db_url": settings.database},
+        "protocols": {"pb": {"port": settings.worker_port}},
+        "workers": [worker.Worker(w.name, w.password, max_builds=w.max_builds,
+                                  properties={"stackdeb": w.stackdeb, "stackdeb_env": w.environment})
+                    for w in settings.workers],
+        "change_source": change_sources(settings, catalog),
+        "schedulers": scheduler_configs(settings, catalog),
+        "builders": builder_configs(settings, catalog),
+        "www": www,
+        "buildbotNetUsageData": None,
+    }

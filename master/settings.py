@@ -1,0 +1,141 @@
+"""The master's settings: one YAML file in the master's directory (master.yaml).
+
+Everything specific to a site lives there: the targets, where upstream data comes from, the
+workers, the web port, the users file. `stackdeb master start` writes one for the embedded
+default; docs/buildbot.md documents every key.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from builders.catalog import Catalog
+from builders.targets import get_suite
+
+FILE_NAME = "master.yaml"
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Target:
+    release: str
+    suite: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.release}-{self.suite}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    name: str
+    password: str
+    max_builds: int
+    stackdeb: str                       # the stackdeb command on that worker
+    environment: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    basedir: Path
+    title: str
+    url: str
+    web_port: str                       # a Twisted endpoint string
+    worker_port: str
+    database: str
+    users_file: Path
+    targets: list[Target]
+    releases_url: str
+    requirements_url: str
+    index_url: str | None
+    poll_interval: int
+    nightly: tuple[int, int] | None     # hour, minute
+    watched: list[str]                  # services whose new releases start builds
+    workers: list[WorkerSettings]
+
+
+KNOWN_KEYS = {"title", "url", "web_port", "worker_port", "database", "users_file", "targets",
+              "sources", "poll_interval", "nightly", "watch", "workers"}
+
+
+def load_settings(basedir: Path, catalog: Catalog) -> Settings:
+    path = basedir / FILE_NAME
+    if not path.is_file():
+        raise SettingsError(f"{path} does not exist: run `stackdeb master start` to create one, "
+                            "or write it (docs/buildbot.md)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
+    return parse_settings(data, basedir, catalog, str(path))
+
+
+def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> Settings:
+    def fail(message: str):
+        raise SettingsError(f"{where}: {message}")
+
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        fail(f"unknown key {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})")
+    sources = data.get("sources") or {}
+    for key in ("releases", "requirements"):
+        if not sources.get(key):
+            fail(f"sources.{key} is missing: the openstack/{key} git repository to poll")
+    targets = []
+    for entry in data.get("targets") or fail("targets is missing: list release and suite pairs"):
+        try:
+            targets.append(Target(str(entry["release"]), str(entry["suite"])))
+            get_suite(targets[-1].suite)
+        except (KeyError, TypeError):
+            fail(f"targets: each entry needs release and suite, got {entry!r}")
+        except Exception as exc:   # an unknown suite
+            fail(f"targets: {exc}")
+    users_file = basedir / str(data.get("users_file", "users"))
+    if not users_file.is_file():
+        fail(f"the users file {users_file} does not exist "
+             "(create it: stackdeb master adduser NAME --role release-engineer)")
+    watched = data.get("watch") or ["all"]
+    names = [svc.name for svc in catalog]
+    if watched == ["all"]:
+        watched = names
+    bad = sorted(set(watched) - set(names))
+    if bad:
+        fail(f"watch: unknown service {', '.join(bad)} (catalog services: {', '.join(names)})")
+    workers = [_worker(entry, fail) for entry in data.get("workers") or fail("workers is missing")]
+    return Settings(
+        basedir=basedir, title=str(data.get("title", "stackdeb")),
+        url=str(data.get("url", "http://127.0.0.1:8010/")),
+        web_port=str(data.get("web_port", "tcp:8010:interface=127.0.0.1")),
+        worker_port=str(data.get("worker_port", "tcp:9989:interface=127.0.0.1")),
+        database=str(data.get("database", "sqlite:///state.sqlite")),
+        users_file=users_file, targets=targets,
+        releases_url=str(sources["releases"]), requirements_url=str(sources["requirements"]),
+        index_url=sources.get("index_url"), poll_interval=int(data.get("poll_interval", 300)),
+        nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers)
+
+
+def _worker(entry, fail) -> WorkerSettings:
+    if not isinstance(entry, dict) or not entry.get("name") or not entry.get("password"):
+        fail(f"workers: each entry needs name and password, got {entry!r}")
+    max_builds = int(entry.get("max_builds", 3))
+    if max_builds < 2:
+        # A pipeline build keeps its slot while it waits for the stages it triggered.
+        fail(f"workers: {entry['name']} has max_builds {max_builds}; at least 2 are needed")
+    return WorkerSettings(entry["name"], str(entry["password"]), max_builds,
+                          str(entry.get("stackdeb", "stackdeb")), dict(entry.get("environment") or {}))
+
+
+def _nightly(value, fail) -> tuple[int, int] | None:
+    if value in (None, False, "off"):
+        return None
+    try:
+        hour, minute = (int(part) for part in str(value).split(":"))
+        if 0 <= hour < 24 and 0 <= minute < 60:
+            return hour, minute
+    except ValueError:
+        pass
+    fail(f"nightly: expected HH:MM or off, got {value!r}")

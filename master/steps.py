@@ -1,0 +1,131 @@
+"""Build steps: each runs one `stackdeb` command on the worker, the command a person would type.
+
+Worker properties say where stackdeb is (`stackdeb`) and its environment (`stackdeb_env`);
+build properties say what to build (`release`, `suite`, `services`, `rebuild`, `publish`).
+"""
+
+from buildbot.plugins import steps, util
+from buildbot.process import buildstep, logobserver
+from buildbot.process.results import SKIPPED, SUCCESS
+from twisted.internet import defer
+
+TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
+
+
+class _StackdebLines(logobserver.LogLineObserver):
+    """Remembers stackdeb's last progress line and its error line, for the step summary."""
+
+    def __init__(self):
+        super().__init__()
+        self.last = self.error = None
+
+    def _line(self, line: str) -> None:
+        if line.startswith("stackdeb: error: "):
+            self.error = line[len("stackdeb: error: "):]
+        elif line.startswith("stackdeb: ") and not line.startswith("stackdeb: $ "):
+            self.last = line[len("stackdeb: "):]
+
+    outLineReceived = errLineReceived = _line
+
+
+class Stackdeb(steps.ShellCommand):
+    """`stackdeb ARGS`: the summary is stackdeb's last word, or on failure what failed."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("haltOnFailure", True)
+        kwargs.setdefault("env", util.Property("stackdeb_env", default={}))
+        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args], **kwargs)
+        self.lines = _StackdebLines()
+        self.addLogObserver("stdio", self.lines)
+
+    def getResultSummary(self):
+        if self.results != SUCCESS and self.lines.error:
+            return {"step": f"{self.name} failed: {self.lines.error}"[:250]}
+        if self.results == SUCCESS and self.lines.last:
+            return {"step": f"{self.name}: {self.lines.last}"[:250]}
+        return super().getResultSummary()
+
+
+class PackageReport(steps.ShellCommand):
+    """`stackdeb package --report SERVICE`: the lintian summary and the reproducibility check
+    become the step's summary and build properties."""
+
+    def __init__(self, service: str, **kwargs):
+        super().__init__(name="report", command=[util.Property("stackdeb", default="stackdeb"), "package",
+                                                 "--report", *TARGET, service],
+                         env=util.Property("stackdeb_env", default={}), **kwargs)
+        self.fields: dict[str, str] = {}
+        self.addLogObserver("stdio", logobserver.LineConsumerLogObserver(self._consume))
+
+    def _consume(self):
+        while True:
+            _stream, line = yield
+            key, sep, value = line.partition(": ")
+            if sep:
+                self.fields[key] = value
+
+    @defer.inlineCallbacks
+    def run(self):
+        result = yield super().run()
+        for key in ("package", "lintian", "reproducible"):
+            if key in self.fields:
+                self.setProperty(key, self.fields[key], "PackageReport")
+        return result
+
+    def getResultSummary(self):
+        if self.results == SUCCESS and self.fields:
+            return {"step": f"{self.fields.get('package')}: lintian {self.fields.get('lintian')}; "
+                            f"{self.fields.get('reproducible')}"}
+        return super().getResultSummary()
+
+
+@util.renderer
+def plan_command(props):
+    """What the pipeline must build: the services named (or all) whose package is out of
+    date, or all of them when a rebuild was asked for."""
+    services = list(props.getProperty("services") or [])
+    return ([props.getProperty("stackdeb", "stackdeb"), "package", "--plan",
+             "--release", props.getProperty("release"), "--suite", props.getProperty("suite")]
+            + (["--force"] if props.getProperty("rebuild") else []) + (services or ["--all"]))
+
+
+def plan_packages() -> steps.SetPropertyFromCommand:
+    def extract(rc, stdout, stderr):
+        return {"services_to_build": [line.strip() for line in stdout.splitlines() if line.strip()]}
+    return steps.SetPropertyFromCommand(
+        name="plan", command=plan_command, extract_fn=extract, haltOnFailure=True,
+        env=util.Property("stackdeb_env", default={}),
+        description="which services changed", descriptionDone="planned")
+
+
+class TriggerPackages(steps.Trigger):
+    """Trigger the package builders of the planned services only, in parallel."""
+
+    def getSchedulersAndProperties(self):
+        wanted = self.getProperty("services_to_build") or []
+        return [{"sched_name": f"package-{name}", "props_to_set": self.set_properties, "unimportant": False}
+                for name in wanted]
+
+    def getResultSummary(self):
+        wanted = self.getProperty("services_to_build") or []
+        if not wanted:
+            return {"step": "no service changed: nothing to build"}
+        return {"step": f"built {', '.join(wanted)}" if self.results == SUCCESS
+                else f"packages failed among: {', '.join(wanted)}"}
+
+
+class NotBuiltYet(buildstep.BuildStep):
+    """A placeholder for a pipeline stage that does not exist yet: says so, does nothing."""
+
+    def __init__(self, stage: str, explanation: str, **kwargs):
+        super().__init__(name=stage, **kwargs)
+        self.explanation = explanation
+
+    @defer.inlineCallbacks
+    def run(self):
+        yield self.addCompleteLog("not built yet", self.explanation + "\n")
+        self.descriptionDone = [f"{self.name} stage: not built yet"]
+        return SKIPPED
+
+    def getResultSummary(self):
+        return {"step": f"{self.name} stage: not built yet"}

@@ -1,0 +1,229 @@
+"""The Buildbot master and worker, for real, on the mini project.
+
+One master (SQLite, one local worker) runs for the whole module; the tests follow one story
+in order: the first build, a new release upstream, an upper-constraints change, a forced build,
+authz over the REST API, promotion and a screenshot of the waterfall. Upstream is local git
+repositories made from the mini project's data, polled every 2 seconds; the index is the
+fake one on 127.0.0.1.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from builders.embedded import WebClient, git_from_snapshot
+from conftest import make_mini_project, populate_index
+from fakeindex import FakeIndex
+from helpers import deliverable
+
+STACKDEB = str(Path(sys.executable).parent / "stackdeb")
+ENGINEER = ("relen", "engineer-password")
+BUILD_TIMEOUT = 900
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def commit(bare: Path, branch: str, files: dict[str, str], message: str) -> None:
+    """Commit files to a branch of a bare upstream repository, as upstream would."""
+    work = bare.with_name(bare.name + ".clone")
+    shutil.rmtree(work, ignore_errors=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "up", "GIT_AUTHOR_EMAIL": "up@localhost",
+           "GIT_COMMITTER_NAME": "up", "GIT_COMMITTER_EMAIL": "up@localhost"}
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(bare), str(work)], check=True, env=env)
+    for path, text in files.items():
+        (work / path).write_text(text)
+    subprocess.run(["git", "-C", str(work), "commit", "--quiet", "-am", message], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "push", "--quiet", "origin", branch], check=True, env=env)
+
+
+class Master:
+    def __init__(self, url, env, mini, releases, requirements, index):
+        self.url, self.env, self.mini = url, env, mini
+        self.releases, self.requirements, self.index = releases, requirements, index
+        self.anonymous = WebClient(url)
+        self.engineer = WebClient(url)
+        self.engineer.login(*ENGINEER)
+
+    def stackdeb(self, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([STACKDEB, *args], env=self.env, input=stdin, capture_output=True, text=True)
+
+    def builds(self, builder: str) -> list[dict]:
+        builderid = self.anonymous.get(f"builders?name={builder}")["builders"][0]["builderid"]
+        return self.anonymous.get(f"builders/{builderid}/builds?order=number&property=*")["builds"]
+
+    def wait_idle(self, pipelines: int) -> dict:
+        """Wait until the pipeline builder has `pipelines` finished builds and nothing runs or
+        waits; return the newest pipeline build."""
+        deadline = time.monotonic() + BUILD_TIMEOUT
+        while time.monotonic() < deadline:
+            done = [b for b in self.builds("pipeline") if b["complete"]]
+            busy = (self.anonymous.get("builds?complete=false")["builds"]
+                    or self.anonymous.get("buildrequests?claimed=false")["buildrequests"])
+            if len(done) >= pipelines and not busy:
+                return done[-1]
+            time.sleep(2)
+        raise AssertionError(f"the pipeline did not reach {pipelines} finished builds in {BUILD_TIMEOUT}s")
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(self.builds(name)) for name in
+                ("pipeline", "bundle", "package-alpha", "package-beta", "publish", "promote")}
+
+    def step_summaries(self, build: dict) -> list[str]:
+        """The build's step summaries, and those of every failed build (for failure messages)."""
+        summaries = [s["state_string"] for s in self.anonymous.get(f"builds/{build['buildid']}/steps")["steps"]]
+        for failed in self.anonymous.get("builds?results__gt=0")["builds"]:
+            summaries += [s["state_string"] for s in
+                          self.anonymous.get(f"builds/{failed['buildid']}/steps")["steps"]]
+        return "\n".join(summaries)
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    base = tmp_path_factory.mktemp("buildbot")
+    index = FakeIndex(base / "index")
+    populate_index(index)
+    index.url, server = index.serve()
+    mini, env = make_mini_project(base, index)
+    releases = git_from_snapshot(mini.releases, base / "upstream/releases.git", branch_dirs=False)
+    requirements = git_from_snapshot(mini.requirements, base / "upstream/requirements.git", branch_dirs=True)
+    env = {**os.environ, **env, "STACKDEB_RELEASES": str(releases), "STACKDEB_REQUIREMENTS": str(requirements)}
+    add = subprocess.run([STACKDEB, "master", "adduser", ENGINEER[0], "--role", "release-engineer"],
+                         env=env, input=ENGINEER[1] + "\n", capture_output=True, text=True)
+    assert add.returncode == 0, add.stderr
+    web_port = free_port()
+    start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
+                            "--worker-port", str(free_port()), "--poll-interval", "2"],
+                           env=env, capture_output=True, text=True)
+    try:
+        assert start.returncode == 0, start.stderr
+        assert start.stdout.strip() == f"http://127.0.0.1:{web_port}/"
+        yield Master(start.stdout.strip(), env, mini, releases, requirements, index)
+    finally:
+        subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
+        server.shutdown()
+
+
+def test_the_first_build_packages_every_service_into_staging(master):
+    build = master.wait_idle(1)
+    assert build["results"] == 0, master.step_summaries(build)
+    assert master.counts() == {"pipeline": 1, "bundle": 1, "package-alpha": 1, "package-beta": 1,
+                               "publish": 1, "promote": 0}
+    status = master.stackdeb("repo", "status").stdout
+    assert "venv-alpha" in status and "1.0.0-1+os2026.1.1~deb12" in status and "venv-beta" in status
+    report = master.step_summaries(master.builds("package-alpha")[-1])
+    assert "lintian 0 errors" in report and "bit-identical rebuild" in report, report
+    assert "cluster stage: not built yet" in master.step_summaries(master.builds("cluster")[-1])
+
+
+def test_a_new_version_on_the_index_alone_builds_nothing(master):
+    """The index poller sees alpha-svc 1.0.1 and starts alpha's pipeline; openstack/releases
+    does not list 1.0.1 yet, so the lock is unchanged and nothing is built."""
+    before = master.counts()
+    master.index.add_wheel("alpha-svc", "1.0.1", requires=["libone"],
+                           console_scripts={"alpha-manage": "alpha_svc:main"},
+                           modules={"alpha_svc/wsgi/__init__.py": "", "alpha_svc/wsgi/api.py": "application = None\n"})
+    build = master.wait_idle(before["pipeline"] + 1)
+    assert build["results"] == 0, master.step_summaries(build)
+    assert build["properties"]["services"][0] == ["alpha"] and build["properties"]["version"][0] == "1.0.1"
+    assert "no service changed: nothing to build" in master.step_summaries(build)
+    after = master.counts()
+    assert after["package-alpha"] == before["package-alpha"] and after["package-beta"] == before["package-beta"]
+
+
+def test_a_new_release_upstream_builds_only_that_service(master):
+    before = master.counts()
+    commit(master.releases, "master", {"deliverables/gazpacho/alpha.yaml": deliverable("1.0.0", "1.0.1")},
+           "Release alpha 1.0.1")
+    build = master.wait_idle(before["pipeline"] + 1)
+    assert build["results"] == 0, master.step_summaries(build)
+    assert build["properties"]["services"][0] == ["alpha"]
+    after = master.counts()
+    assert after["package-alpha"] == before["package-alpha"] + 1
+    assert after["package-beta"] == before["package-beta"]          # untouched service: not rebuilt
+    assert after["publish"] == before["publish"] + 1
+    status = master.stackdeb("repo", "status").stdout
+    assert "1.0.1-1+os2026.1.2~deb12" in status, status
+    assert "2.0.0-1+os2026.1.1~deb12" in status, status            # beta kept its version
+
+
+def test_an_upper_constraints_change_rebuilds_the_bundle_and_the_affected_services(master):
+    before = master.counts()
+    master.index.add_sdist("libtwo", "0.6.0")
+    commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone===1.0.0\nlibtwo===0.6.0\n"},
+           "Update libtwo to 0.6.0")
+    build = master.wait_idle(before["pipeline"] + 1)
+    assert build["results"] == 0, master.step_summaries(build)
+    after = master.counts()
+    assert after["bundle"] == before["bundle"] + 1
+    assert after["package-beta"] == before["package-beta"] + 1     # beta needs libtwo
+    assert after["package-alpha"] == before["package-alpha"]       # alpha does not
+    assert "2.0.0-1+os2026.1.3~deb12" in master.stackdeb("repo", "status").stdout
+
+
+def test_a_forced_build_does_what_its_parameters_say(master):
+    before = master.counts()
+    code, body = master.engineer.call("forceschedulers/build", "force", builderid=None, reason="test",
+                                      release="2026.1", suite="bookworm", services=["beta"],
+                                      rebuild=True, publish=False)
+    assert code == 200, body
+    build = master.wait_idle(before["pipeline"] + 1)
+    assert build["results"] == 0, master.step_summaries(build)
+    after = master.counts()
+    assert after["package-beta"] == before["package-beta"] + 1     # rebuilt though unchanged
+    assert after["package-alpha"] == before["package-alpha"]
+    assert after["publish"] == before["publish"]                   # publish: no
+
+
+def test_anonymous_users_can_look_but_not_act(master):
+    finished = master.builds("package-beta")[-1]
+    verdict = master.mini.build / "verdict.json"
+    repo_history = json.loads((master.mini.build / "repo/history.json").read_text())
+    live = [entry for entry in repo_history if entry["action"] == "publish"][-1]["generation"]
+    verdict.write_text(json.dumps({"result": "pass", "generation": live}))
+    promote = dict(builderid=None, reason="cluster passed", release="2026.1", suite="bookworm",
+                   verdict=str(verdict))
+    actions = [("forceschedulers/build", "force", dict(builderid=None, release="2026.1", suite="bookworm",
+                                                        services=[], rebuild=False, publish=False)),
+               ("forceschedulers/promote", "force", promote),
+               (f"builds/{finished['buildid']}", "rebuild", {}),
+               (f"builds/{finished['buildid']}", "stop", {})]
+    assert master.anonymous.get("builders")["builders"]            # looking is allowed
+    before = master.counts()
+    for path, method, params in actions:
+        code, body = master.anonymous.call(path, method, **params)
+        assert code == 403, (path, method, code, body)
+    assert master.counts() == before                                # nothing started
+    for path, method, params in actions[1:]:
+        code, body = master.engineer.call(path, method, **params)
+        assert code == 200, (path, method, code, body)
+    master.wait_idle(before["pipeline"])
+    assert master.counts()["promote"] == before["promote"] + 1
+    assert master.builds("promote")[-1]["results"] == 0, master.step_summaries(master.builds("promote")[-1])
+    status = master.stackdeb("repo", "status").stdout
+    assert "differs" not in status, status                          # tested == staging now
+
+
+def test_a_screenshot_of_the_waterfall_is_not_blank(master, tmp_path):
+    from PIL import Image
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: bootstrap.sh installs it"
+    shot = tmp_path / "waterfall.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1400,900", "--virtual-time-budget=15000", f"--screenshot={shot}",
+                    master.url + "#/waterfall"], check=True, capture_output=True, timeout=180)
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    background = max(colours)[0] / (image.width * image.height)
+    assert len(colours) > 50 and background < 0.95, (len(colours), background)
+    shutil.copy(shot, master.mini.build / "waterfall.png")   # kept with the run's outputs

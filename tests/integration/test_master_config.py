@@ -1,0 +1,55 @@
+"""`buildbot checkconfig` on master.cfg: a good configuration passes, a bad one fails with one
+clear message (real buildbot, no master started)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders import PROJECT_DIR
+from builders.users import add_user
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def master_dir(tmp_path):
+    basedir = tmp_path / "master"
+    subprocess.run([BIN / "buildbot", "create-master", "--quiet", "--config", PROJECT_DIR / "master.cfg",
+                    basedir], check=True)
+    add_user(basedir / "users", "alice", "pw", ["release-engineer"])
+    settings = {"targets": [{"release": "2026.1", "suite": "bookworm"}],
+                "sources": {"releases": str(tmp_path / "releases.git"),
+                            "requirements": str(tmp_path / "requirements.git")},
+                "workers": [{"name": "local", "password": "x", "max_builds": 3}]}
+    (basedir / "master.yaml").write_text(yaml.safe_dump(settings))
+    return basedir
+
+
+def checkconfig(basedir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / "buildbot", "checkconfig", basedir], capture_output=True, text=True)
+
+
+def test_the_project_configuration_passes(master_dir):
+    result = checkconfig(master_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Config file is good" in result.stdout
+
+
+def test_an_unknown_service_in_a_scheduler_fails_checkconfig(master_dir):
+    settings = yaml.safe_load((master_dir / "master.yaml").read_text())
+    (master_dir / "master.yaml").write_text(yaml.safe_dump(settings | {"watch": ["keystone", "nosuch"]}))
+    result = checkconfig(master_dir)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "watch: unknown service nosuch" in output and "Traceback" not in output
+
+
+def test_a_missing_users_file_fails_checkconfig(master_dir):
+    (master_dir / "users").unlink()
+    result = checkconfig(master_dir)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"the users file {master_dir / 'users'} does not exist" in output and "Traceback" not in output

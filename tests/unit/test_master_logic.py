@@ -1,0 +1,112 @@
+"""Pure logic behind the master: users file, settings, change mapping, lintian summary,
+per-service build generations."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders.catalog import load_catalog
+from builders.errors import StackdebError
+from builders.lock import service_builds
+from builders.package import lintian_counts
+from builders.users import add_user, check_password, read_users
+from helpers import MINI_CATALOG
+from master.changes import deliverable_files, series_release_ids
+from master.settings import SettingsError, parse_settings
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    path = tmp_path / "services.yaml"
+    path.write_text(MINI_CATALOG)
+    return load_catalog(path)
+
+
+def test_users_file_keeps_hashes_not_passwords(tmp_path):
+    users = tmp_path / "users"
+    add_user(users, "alice", "s3cret", ["release-engineer"])
+    add_user(users, "bob", "other", ["admin"])
+    assert "s3cret" not in users.read_text()
+    assert users.stat().st_mode & 0o777 == 0o600
+    found = read_users(users)
+    assert found["alice"].roles == ("release-engineer",)
+    assert check_password(found["alice"].password_hash, "s3cret")
+    assert not check_password(found["alice"].password_hash, "wrong")
+    assert not check_password("plain-text", "plain-text")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("alice:plaintext:admin", "expected 'name:pbkdf2-sha256"),
+    ("alice:pbkdf2-sha256$1$00$00:wizard", "unknown role wizard"),
+])
+def test_a_malformed_users_file_is_refused_with_its_line(tmp_path, line, message):
+    users = tmp_path / "users"
+    users.write_text("# comment\n" + line + "\n")
+    with pytest.raises(StackdebError, match=message) as info:
+        read_users(users)
+    assert "line 2" in str(info.value)
+
+
+def settings_data(**changes):
+    data = {"targets": [{"release": "2026.1", "suite": "bookworm"}],
+            "sources": {"releases": "/up/releases.git", "requirements": "/up/requirements.git"},
+            "workers": [{"name": "local", "password": "x"}]}
+    data.update(changes)
+    return data
+
+
+def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
+    (tmp_path / "users").write_text("")
+    settings = parse_settings(settings_data(), tmp_path, catalog, "master.yaml")
+    assert "interface=127.0.0.1" in settings.web_port and "interface=127.0.0.1" in settings.worker_port
+    assert settings.watched == ["alpha", "beta"] and settings.nightly == (3, 0)
+    assert settings.workers[0].max_builds >= 2
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"watch": ["alpha", "gamma"]}, "watch: unknown service gamma"),
+    ({"workers": [{"name": "w", "password": "x", "max_builds": 1}]}, "at least 2 are needed"),
+    ({"targets": [{"release": "2026.1", "suite": "sid"}]}, "unknown suite 'sid'"),
+    ({"nightly": "25:00"}, "nightly: expected HH:MM"),
+    ({"colour": "blue"}, "unknown key colour"),
+    ({"sources": {"releases": "/r"}}, "sources.requirements is missing"),
+])
+def test_bad_settings_name_the_key(tmp_path, catalog, changes, message):
+    (tmp_path / "users").write_text("")
+    with pytest.raises(SettingsError, match=message):
+        parse_settings(settings_data(**changes), tmp_path, catalog, "master.yaml")
+
+
+def test_a_missing_users_file_is_a_settings_error(tmp_path, catalog):
+    with pytest.raises(SettingsError, match="users file .* does not exist"):
+        parse_settings(settings_data(), tmp_path, catalog, "master.yaml")
+
+
+def test_changed_deliverable_files_map_to_watched_services():
+    files = ["deliverables/gazpacho/alpha.yaml", "deliverables/hibiscus/beta.yaml",
+             "deliverables/gazpacho/other.yaml", "README.rst", "deliverables/_independent/alpha.yaml.orig"]
+    assert deliverable_files(files, {"alpha": "alpha", "beta": "beta"}) == [
+        ("gazpacho", "alpha", "deliverables/gazpacho/alpha.yaml"),
+        ("hibiscus", "beta", "deliverables/hibiscus/beta.yaml")]
+    assert series_release_ids("- name: gazpacho\n  release-id: 2026.1\n- name: zed\n") == {"gazpacho": "2026.1"}
+
+
+def test_lintian_counts_by_severity():
+    report = "W: venv-a: tag-one\nW: venv-a: tag-two\nI: venv-a: info\nN: a note\nnot a tag\n"
+    assert lintian_counts(report) == {"warnings": 2, "info": 1}
+
+
+def test_a_lock_change_moves_only_the_services_whose_closure_changed():
+    old_manifest = {"generation": 3, "source_date_epoch": 100}
+    old = {"alpha": ["a==1", "lib==1"], "beta": ["b==1", "lib2==1"]}
+    first = service_builds(old_manifest, old, old | {"alpha": ["a==2", "lib==1"]}, ["uv==1"], 4, 200)
+    assert first["beta"]["generation"] == 3 and first["beta"]["source_date_epoch"] == 100
+    assert first["alpha"]["generation"] == 4 and first["alpha"]["source_date_epoch"] == 200
+    manifest = {"generation": 4, "source_date_epoch": 200, "service_builds": first}
+    second = service_builds(manifest, old | {"alpha": ["a==2", "lib==1"]},
+                            {"alpha": ["a==2", "lib==1"], "beta": ["b==1", "lib2==2"]}, ["uv==1"], 5, 300)
+    assert second["alpha"]["generation"] == 4 and second["beta"]["generation"] == 5
+    tools_changed = service_builds(manifest, old, {"alpha": ["a==2", "lib==1"], "beta": old["beta"]},
+                                   ["uv==2"], 5, 300)
+    assert {s["generation"] for s in tools_changed.values()} == {5}
