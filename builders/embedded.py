@@ -107,8 +107,11 @@ def git_from_snapshot(snapshot: Path, repo: Path, branch_dirs: bool) -> Path:
         (work / "README").write_text(f"made from {snapshot}\n")
         git("add", "-A")
         git("commit", "--quiet", "-m", "root")
-        for folder in sorted(p for p in snapshot.iterdir() if (p / "upper-constraints.txt").is_file()):
-            git("checkout", "--quiet", "-B", f"stable/{folder.name}", "master")
+        folders = sorted(p for p in snapshot.iterdir() if (p / "upper-constraints.txt").is_file())
+        # the development series lives on master itself, so it comes last
+        for folder in sorted(folders, key=lambda p: p.name == "master"):
+            branch = "master" if folder.name == "master" else f"stable/{folder.name}"
+            git("checkout", "--quiet", "-B", branch, "master")
             shutil.copy(folder / "upper-constraints.txt", work / "upper-constraints.txt")
             git("add", "-A")
             git("commit", "--quiet", "-m", f"upper-constraints of {folder.name}")

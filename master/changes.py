@@ -26,12 +26,8 @@ RELEASES_WORKDIR = "gitpoller-releases"
 REQUIREMENTS_WORKDIR = "gitpoller-requirements"
 
 
-def requirements_branch(release: str) -> str:
-    return f"stable/{release}"
-
-
 def change_sources(settings, catalog) -> list:
-    branches = sorted({requirements_branch(t.release) for t in settings.targets})
+    branches = sorted({t.constraints_branch for t in settings.targets})
     return [
         changesources.GitPoller(repourl=settings.releases_url, branches=["master"], category="deliverable",
                                 workdir=RELEASES_WORKDIR, pollInterval=settings.poll_interval,
@@ -149,7 +145,7 @@ class ConstraintsScheduler(TargetScheduler):
             return defer.succeed([])
         return defer.succeed([(t, [], f"upper-constraints changed on {change['branch']} "
                                        f"({(change['revision'] or '')[:12]})")
-                              for t in self.targets if requirements_branch(t.release) == change["branch"]])
+                              for t in self.targets if t.constraints_branch == change["branch"]])
 
 
 class IndexReleaseScheduler(TargetScheduler):

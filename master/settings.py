@@ -24,6 +24,11 @@ class SettingsError(Exception):
 class Target:
     release: str
     suite: str
+    requirements_branch: str = ""     # where its upper-constraints live; default stable/<release>
+
+    @property
+    def constraints_branch(self) -> str:
+        return self.requirements_branch or f"stable/{self.release}"
 
     @property
     def name(self) -> str:
@@ -88,7 +93,8 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     targets = []
     for entry in data.get("targets") or fail("targets is missing: list release and suite pairs"):
         try:
-            targets.append(Target(str(entry["release"]), str(entry["suite"])))
+            targets.append(Target(str(entry["release"]), str(entry["suite"]),
+                                  str(entry.get("requirements_branch") or "")))
             get_suite(targets[-1].suite)
         except (KeyError, TypeError):
             fail(f"targets: each entry needs release and suite, got {entry!r}")
