@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
-#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package, publish
+#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package, publish,
+#                                and start the embedded Buildbot master (its first run finds all built)
 #   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
 # Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset
 # and the snapshots beside this checkout exist (../shared/data), those are used.
@@ -53,5 +54,10 @@ echo "== stackdeb package --release $release --suite $suite --all"
 echo "== stackdeb publish --release $release --suite $suite"
 .venv/bin/stackdeb publish --release "$release" --suite "$suite"
 .venv/bin/stackdeb repo status --release "$release" --suite "$suite"
+if [ -n "${STACKDEB_RELEASES:-}" ]; then
+  echo "== stackdeb master start: the embedded Buildbot master and worker, and their first pipeline run"
+  .venv/bin/stackdeb master start --release "$release" --suite "$suite" --wait
+  echo "== the web UI is on http://127.0.0.1:8010/ (stop it with: .venv/bin/stackdeb master stop)"
+fi
 echo "== done: the signed repository is in build/repo/public; serve it with:"
 echo "   .venv/bin/stackdeb repo serve --release $release --suite $suite"

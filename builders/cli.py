@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--worker-port", type=int, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
     master.add_argument("--poll-interval", type=int, default=300, help="seconds between polls (default: %(default)s)")
     master.add_argument("--no-kick-off", action="store_true", help="start without building")
+    master.add_argument("--wait", action="store_true", help="follow the first build to its end")
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
 
@@ -227,7 +228,8 @@ def cmd_master(args, project: Project) -> None:
         url = embedded.start(project, args.release, args.suite, releases=args.releases,
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
-                             poll_interval=args.poll_interval, kick_off=not args.no_kick_off)
+                             poll_interval=args.poll_interval, kick_off=not args.no_kick_off,
+                             wait=args.wait)
         print(url)
     elif args.action == "stop":
         embedded.stop(project)

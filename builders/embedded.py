@@ -164,8 +164,9 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
 
 def start(project: Project, release: str, suite: str, *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
-          kick_off: bool = True) -> str:
-    """Create (once) and start the master and the local worker; return the web UI address."""
+          kick_off: bool = True, wait: bool = False) -> str:
+    """Create (once) and start the master and the local worker; return the web UI address.
+    With `wait`, follow the first pipeline run to its end."""
     basedir = master_dir(project)
     basedir.mkdir(parents=True, exist_ok=True)
     if not (basedir / "master.yaml").exists():
@@ -207,7 +208,41 @@ def start(project: Project, release: str, suite: str, *, releases: str | None, r
             raise StackdebError(f"starting the first build failed (HTTP {status}): {body}")
         log.info(f"started the pipeline for {target['release']}/{target['suite']}: follow it at "
                  f"{url}#/builders")
+        if wait:
+            follow_pipeline(client, body["result"][0])
     return url
+
+
+def follow_pipeline(client: WebClient, buildset: int) -> None:
+    """Print each build of a pipeline run as it starts and ends; fail if the run failed."""
+    results = {0: "success", 1: "warnings", 2: "FAILED", 3: "skipped", 4: "exception", 5: "retry",
+               6: "cancelled"}
+    names = {b["builderid"]: b["name"] for b in client.get("builders")["builders"]}
+    seen: dict[int, bool] = {}
+    first = pipeline = None
+    while pipeline is None:
+        builds = client.get("builds?order=buildid")["builds"]
+        first = first or next((b["buildid"] for b in builds
+                                if client.get(f"buildrequests/{b['buildrequestid']}")["buildrequests"][0]
+                                ["buildsetid"] == buildset), None)
+        for build in builds:
+            if first is None or build["buildid"] < first or seen.get(build["buildid"]):
+                continue
+            name = names.get(build["builderid"], "?")
+            if build["complete"]:
+                seen[build["buildid"]] = True
+                log.info(f"{name} #{build['number']}: {results.get(build['results'], '?')} "
+                         f"({build['state_string']}) [{build['complete_at'] - build['started_at']}s]")
+                if build["buildid"] == first:
+                    pipeline = build
+            elif build["buildid"] not in seen:
+                seen[build["buildid"]] = False
+                log.info(f"{name} #{build['number']}: started")
+        if pipeline is None:
+            time.sleep(5)
+    if pipeline["results"] not in (0, 1):
+        raise StackdebError(f"the pipeline failed: {pipeline['state_string']}",
+                            hint=f"read the failed step's log in the web UI ({client.url})")
 
 
 def wait_for_worker(url: str, name: str, timeout: float = 60) -> None:

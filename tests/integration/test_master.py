@@ -103,11 +103,12 @@ def master(tmp_path_factory):
     assert add.returncode == 0, add.stderr
     web_port = free_port()
     start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
-                            "--worker-port", str(free_port()), "--poll-interval", "2"],
+                            "--worker-port", str(free_port()), "--poll-interval", "2", "--wait"],
                            env=env, capture_output=True, text=True)
     try:
         assert start.returncode == 0, start.stderr
         assert start.stdout.strip() == f"http://127.0.0.1:{web_port}/"
+        assert "pipeline #1: success" in start.stderr and "package-beta #1: success" in start.stderr
         yield Master(start.stdout.strip(), env, mini, releases, requirements, index)
     finally:
         subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
