@@ -23,7 +23,9 @@ stages, in pipeline order:
             suite, whole or not at all; rollback restores the previous repository state
   promote   copy the staged build set to the tested suite, given a passing test verdict
 other commands:
+  image     the node image (diskimage-builder) or the discovery live system
   repo      status of the repository, or serve it on 127.0.0.1
+  inventory serve the endpoint the discovery agent reports to; machines lists them
   services  list the catalog's services and their versions in a release
   master    start or stop the embedded Buildbot master and worker; add web UI users
 
@@ -115,6 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(repo)
     repo.add_argument("action", choices=["status", "serve"])
     repo.add_argument("--port", type=int, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
+
+    image = commands.add_parser("image", help="build the node image or the discovery live system",
+                                description="node: a diskimage-builder image wired to the target's staging "
+                                            "suite (qcow2, kernel, initrd). discovery: the live system whose "
+                                            "agent reports the hardware (kernel, initrd, squashfs, iPXE script).")
+    image.add_argument("kind", choices=["node", "discovery"])
+    _add_target(image)
+    image.add_argument("--repo-url", help="node: the repository URL as the nodes reach it (required)")
+    image.add_argument("--build-repo-url", help="node: the repository URL as this machine reaches it "
+                                                "(for --preinstall; default: --repo-url)")
+    image.add_argument("--keyring", help="node: the archive keyring (default: the repository's)")
+    image.add_argument("--preinstall", action="append", default=[], metavar="PACKAGE",
+                       help="node: a package to install from staging into the image (repeatable)")
+    image.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    inventory = commands.add_parser("inventory", help="serve the inventory that receives hardware reports",
+                                    description="Receive the discovery agent's reports on POST /v1/reports: "
+                                                "validated against the schema, only from trusted networks, "
+                                                "stored in SQLite.")
+    inventory.add_argument("action", choices=["serve"])
+    inventory.add_argument("--listen", default="127.0.0.1:8700", help="address:port (default: %(default)s)")
+    inventory.add_argument("--trust", action="append", metavar="CIDR",
+                           help="a network reports are accepted from (repeatable; default: the loopback)")
+    machines = commands.add_parser("machines", help="list the machines that reported to the inventory")
+    machines.add_argument("--json", action="store_true", help="the full reports, as JSON")
 
     master = commands.add_parser("master", help="the embedded Buildbot master and worker",
                                  description="start: create (once) and start a Buildbot master on SQLite with "
@@ -245,9 +271,32 @@ def cmd_master(args, project: Project) -> None:
                  "restart the master to apply")
 
 
+def cmd_image(args, project: Project) -> None:
+    from pathlib import Path
+    from builders.images import build_discovery, build_node
+    if args.kind == "discovery":
+        build_discovery(project, args.suite, force=args.force)
+    else:
+        build_node(project, args.release, args.suite, repo_url=args.repo_url, build_repo_url=args.build_repo_url,
+                   keyring=Path(args.keyring) if args.keyring else None, packages=args.preinstall,
+                   force=args.force)
+
+
+def cmd_inventory(args, project: Project) -> None:
+    from builders.inventory import DEFAULT_TRUSTED, serve
+    serve(project.inventory_db, args.listen, args.trust or list(DEFAULT_TRUSTED))
+
+
+def cmd_machines(args, project: Project) -> None:
+    import json
+    from builders.inventory import Inventory, format_machines
+    machines = Inventory(project.inventory_db).machines()
+    print(json.dumps(machines, indent=2) if args.json else format_machines(machines))
+
+
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
             "rollback": cmd_rollback, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
-            "master": cmd_master}
+            "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ source pip may use) and run dpkg-buildpackage; then lintian, inside the same chr
         build.log, lintian.txt, manifest.json
 """
 
-import os
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from builders.debdiff import deb_differences
 from builders.debian_dir import PackageTarget, render_source_tree, templates_digest
 from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
-from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
 from builders.project import Project
 from builders.tools import lintian
 from builders.tools.namespace import Bind, run_in_chroot
@@ -150,12 +149,7 @@ def publish_outputs(work: Path, out: Path) -> None:
     for path in work.iterdir():
         if path.is_file():
             shutil.move(str(path), staged / path.name)
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(staged, out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(staged, out)
 
 
 def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,

@@ -28,6 +28,10 @@ class Project:
         return Path(os.environ.get("STACKDEB_REPO_DIR") or self.build_dir / "repo")
 
     @property
+    def inventory_db(self) -> Path:
+        return Path(os.environ.get("STACKDEB_INVENTORY_DB") or self.build_dir / "inventory.sqlite")
+
+    @property
     def chroot_dir(self) -> Path:
         return Path(os.environ.get("STACKDEB_CHROOT_DIR") or self.cache_dir / "chroots")
 

@@ -1,0 +1,251 @@
+"""Stage 5, images: the discovery live system and the node image.
+
+    build/images/discovery-<suite>/     vmlinuz, initrd.img, filesystem.squashfs, boot.ipxe,
+                                        manifest.json
+    build/images/node-<release>-<suite>/ node.qcow2, node.vmlinuz, node.initrd, manifest.json
+
+The discovery system is an mmdebstrap minbase tree (cached as a tarball per suite and package
+list) with the stackdeb-discovery element applied, pruned, and squashed with fixed times, so
+the same inputs give the same bytes. The node image is built by diskimage-builder from
+elements/ (debian-minimal, baremetal, stackdeb-node).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from builders import PROJECT_DIR, log, tools
+from builders.aptsources import machine_mirrors
+from builders.errors import StackdebError
+from builders.filelock import exclusive
+from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
+from builders.project import Project
+from builders.targets import get_suite
+from builders.tools import dib, mmdebstrap
+
+ELEMENTS = PROJECT_DIR / "elements"
+
+# What the live system does not need: documentation, translations, apt's state, and kernel
+# modules for hardware a discovery boot never drives (sound, graphics, cameras, radios).
+PRUNE_PATHS = ["boot", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+               "usr/share/i18n", "usr/share/lintian", "usr/share/bash-completion", "var/cache/apt",
+               "var/lib/apt/lists", "var/log", "var/cache/debconf/templates.dat-old",
+               "usr/share/zoneinfo/right", "usr/share/zoneinfo/posix",
+               # full perl (perl-base stays for debconf) and iconv's charset modules
+               "usr/share/perl", "usr/lib/x86_64-linux-gnu/perl", "usr/lib/x86_64-linux-gnu/gconv"]
+PRUNE_MODULES = ["sound", "drivers/gpu", "drivers/media", "drivers/net/wireless", "drivers/infiniband",
+                 "drivers/staging", "drivers/isdn", "drivers/bluetooth", "drivers/iio", "drivers/video",
+                 "drivers/input/touchscreen", "drivers/input/joystick", "drivers/hwmon", "drivers/mtd",
+                 "drivers/net/can", "drivers/net/usb", "drivers/usb/gadget", "drivers/misc",
+                 "drivers/platform", "drivers/leds", "drivers/nfc", "drivers/comedi", "drivers/mfd",
+                 "drivers/char/tpm", "drivers/edac", "drivers/w1", "net/bluetooth", "net/wireless",
+                 "net/mac80211", "fs/ocfs2", "fs/gfs2", "fs/ntfs3", "fs/nilfs2", "fs/ubifs", "fs/jffs2",
+                 "fs/f2fs", "fs/btrfs", "fs/xfs", "fs/bcachefs", "fs/reiserfs", "fs/jfs", "fs/nfsd",
+                 "fs/ceph", "fs/smb", "fs/cifs", "fs/afs", "fs/coda", "fs/dlm", "fs/orangefs",
+                 "net/ceph", "drivers/md", "drivers/scsi/qla2xxx", "drivers/scsi/lpfc",
+                 "drivers/scsi/mpt3sas", "drivers/scsi/bfa", "drivers/scsi/be2iscsi",
+                 "drivers/target", "drivers/net/ethernet/mellanox", "drivers/net/ethernet/chelsio",
+                 "drivers/net/ethernet/qlogic", "drivers/net/ethernet/netronome",
+                 "drivers/net/ethernet/sfc", "drivers/net/ethernet/huawei", "drivers/crypto",
+                 "drivers/thunderbolt", "drivers/firewire", "drivers/atm", "drivers/net/wan",
+                 "drivers/net/ieee802154", "net/ieee802154", "net/6lowpan", "net/rxrpc",
+                 "drivers/net/hamradio", "net/ax25", "net/netrom", "net/rose", "net/netfilter",
+                 "net/sunrpc", "net/sched", "fs/nfs", "fs/nfs_common", "fs/lockd"]
+IPXE_SCRIPT = """\
+#!ipxe
+# stackdeb discovery live system. Chain to this script after setting where the files are and
+# where reports go, for example:
+#   set base-url http://SERVER/discovery
+#   set report-url http://INVENTORY/v1/reports
+#   chain ${base-url}/boot.ipxe
+isset ${base-url} || goto missing
+isset ${report-url} || goto missing
+kernel ${base-url}/vmlinuz boot=live fetch=${base-url}/filesystem.squashfs console=ttyS0 console=tty0 stackdeb.report=${report-url}
+initrd ${base-url}/initrd.img
+boot
+:missing
+echo base-url and report-url must be set before chaining to this script
+exit 1
+"""
+
+
+def element_packages(element: str) -> list[str]:
+    data = yaml.safe_load((ELEMENTS / element / "package-installs.yaml").read_text()) or {}
+    return sorted(data)
+
+
+def element_digest(element: str) -> str:
+    files = sorted(p for p in (ELEMENTS / element).rglob("*") if p.is_file())
+    return sha256_json({str(p.relative_to(ELEMENTS)): [sha256_file(p), os.access(p, os.X_OK)] for p in files})
+
+
+def base_tree(project: Project, suite_name: str, packages: list[str]) -> tuple[Path, int]:
+    """The cached minbase tarball of a suite with `packages`, and its SOURCE_DATE_EPOCH."""
+    suite = get_suite(suite_name)
+    mirrors = machine_mirrors().lines(suite.codename)
+    digest = sha256_json({"suite": suite.codename, "packages": packages, "mirrors": mirrors})[:12]
+    base = project.cache_dir / "images"
+    tarball = base / f"discovery-{suite.codename}-{digest}.tar"
+    sidecar = tarball.with_suffix(".json")
+    with exclusive(base / f".{tarball.name}.lock"):
+        if not tarball.exists():
+            log.info(f"creating the {suite.codename} discovery tree with mmdebstrap (once; cached)")
+            epoch = int(time.time())
+            fd, tmp = tempfile.mkstemp(dir=base, prefix=f".{tarball.stem}.", suffix=".tar")
+            os.close(fd)
+            try:
+                mmdebstrap.create_tarball(suite.codename, Path(tmp), packages, mirrors,
+                                          options=['--aptopt=Apt::Install-Recommends "false"'],
+                                          source_date_epoch=epoch)
+                write_json(sidecar, {"source_date_epoch": epoch, "packages": packages})
+                os.replace(tmp, tarball)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+    return tarball, read_json(sidecar)["source_date_epoch"]
+
+
+def apply_element(element: str, root: Path) -> None:
+    """diskimage-builder's conventions, for a plain tree: copy static/, run install.d/ in order."""
+    static = ELEMENTS / element / "static"
+    if static.is_dir():
+        shutil.copytree(static, root, dirs_exist_ok=True, symlinks=True)
+    for script in sorted((ELEMENTS / element / "install.d").glob("*")):
+        staged = root / "tmp" / script.name
+        shutil.copy(script, staged)
+        tools.run("chroot", [str(root), f"/tmp/{script.name}"], what=f"{element}/install.d/{script.name}",
+                  fix=f"fix the script in elements/{element}/install.d", action=f"the {element} element")
+        staged.unlink()
+
+
+def prune(root: Path) -> None:
+    for relative in PRUNE_PATHS:
+        target = root / relative
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+            target.mkdir()
+    for modules in sorted((root / "lib/modules").iterdir()):
+        for relative in PRUNE_MODULES:
+            shutil.rmtree(modules / "kernel" / relative, ignore_errors=True)
+        tools.run("chroot", [str(root), "depmod", "-a", modules.name], what="the pruned module tree", fix="")
+    for leftover in ("etc/machine-id", "var/lib/dbus/machine-id"):
+        path = root / leftover
+        if path.exists():
+            path.write_text("")        # systemd makes one at boot; an empty file keeps it unique per boot
+
+
+def build_discovery(project: Project, suite_name: str, force: bool = False) -> Path:
+    suite = get_suite(suite_name)
+    for tool in ("mksquashfs", "chroot"):
+        tools.find(tool)
+    out = project.build_dir / "images" / f"discovery-{suite.codename}"
+    packages = element_packages("stackdeb-discovery")
+    tarball, epoch = base_tree(project, suite.codename, packages)
+    inputs = {"tarball": tarball.name, "element": element_digest("stackdeb-discovery"),
+              "prune": sha256_json([PRUNE_PATHS, PRUNE_MODULES]), "epoch": epoch}
+    manifest = read_json(out / "manifest.json") or {}
+    if not force and manifest.get("inputs_digest") == sha256_json(inputs) and (out / "filesystem.squashfs").exists():
+        log.info(f"discovery image for {suite.codename} is up to date (inputs unchanged)")
+        return out
+    started = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".discovery-{suite.codename}-"))
+    try:
+        root = work / "root"
+        root.mkdir()
+        tools.run("tar", ["--extract", "--numeric-owner", "--file", str(tarball), "--directory", str(root)],
+                  what=str(tarball), fix=f"delete {tarball} to have it made again")
+        staged = work / "out"
+        staged.mkdir()
+        kernels = sorted((root / "boot").glob("vmlinuz-*"))
+        initrds = sorted((root / "boot").glob("initrd.img-*"))
+        if len(kernels) != 1 or len(initrds) != 1:
+            raise StackdebError(f"the discovery tree has {len(kernels)} kernels and {len(initrds)} initrds, "
+                                "expected one of each", hint=f"delete {tarball} to have it made again")
+        shutil.copy(kernels[0], staged / "vmlinuz")
+        shutil.copy(initrds[0], staged / "initrd.img")
+        log.info("applying the stackdeb-discovery element and pruning")
+        apply_element("stackdeb-discovery", root)
+        prune(root)
+        log.info("squashing the live filesystem (xz)")
+        squash(root, staged / "filesystem.squashfs", epoch)
+        (staged / "boot.ipxe").write_text(IPXE_SCRIPT)
+        files = {name: {"sha256": sha256_file(staged / name), "bytes": (staged / name).stat().st_size}
+                 for name in ("vmlinuz", "initrd.img", "filesystem.squashfs", "boot.ipxe")}
+        write_json(staged / "manifest.json", {"suite": suite.codename, "inputs": inputs,
+                                              "inputs_digest": sha256_json(inputs), "packages": packages,
+                                              "kernel": kernels[0].name, "files": files})
+        replace_directory(staged, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    size = (out / "filesystem.squashfs").stat().st_size / 1e6
+    log.info(f"discovery image for {suite.codename}: filesystem.squashfs {size:.1f} MB, initrd "
+             f"{(out / 'initrd.img').stat().st_size / 1e6:.1f} MB -> {out} [{time.monotonic() - started:.1f}s]")
+    return out
+
+
+def squash(root: Path, output: Path, epoch: int) -> None:
+    """Same tree, same bytes: fixed times for every inode and the filesystem, root ownership."""
+    tools.run("mksquashfs", [str(root), str(output), "-noappend", "-comp", "xz", "-no-progress", "-quiet",
+                             "-all-root", "-mkfs-time", str(epoch), "-all-time", str(epoch),
+                             "-no-exports", "-no-xattrs"],
+              what=str(output), fix="check free disk space",
+              env={"SOURCE_DATE_EPOCH": None})   # mksquashfs refuses it alongside the options
+
+
+def build_node(project: Project, release: str, suite_name: str, *, repo_url: str, keyring: Path | None = None,
+               build_repo_url: str | None = None, packages: list[str] = (), force: bool = False) -> Path:
+    """The node image of a target, wired to its staging suite at `repo_url` (as the nodes
+    reach it); `packages` are preinstalled from `build_repo_url` (as this machine reaches it)."""
+    from builders.repository import Repository, staging_suite
+    suite = get_suite(suite_name)
+    if not repo_url or "://" not in repo_url:
+        raise StackdebError("the node image needs the repository URL its nodes will use",
+                            hint="pass --repo-url http://HOST:PORT/ (there is no default address)")
+    keyring = keyring or Repository(project.repo_dir).keyring()
+    if not keyring.is_file():
+        raise StackdebError(f"the archive keyring {keyring} does not exist",
+                            hint="publish a build set first (stackdeb publish), or pass --keyring")
+    tools.find("disk-image-create")
+    out = project.build_dir / "images" / f"node-{release}-{suite.codename}"
+    mirrors = machine_mirrors()
+    env = {"ELEMENTS_PATH": str(ELEMENTS), "DIB_RELEASE": suite.codename,
+           "DIB_DISTRIBUTION_MIRROR": mirrors.archive, "DIB_DEBIAN_COMPONENTS": "main",
+           "DIB_IMAGE_CACHE": str(project.cache_dir / "dib"),
+           "DIB_STACKDEB_REPO_URL": repo_url, "DIB_STACKDEB_BUILD_REPO_URL": build_repo_url or repo_url,
+           "DIB_STACKDEB_SUITE": staging_suite(suite, release), "DIB_STACKDEB_KEYRING": str(keyring),
+           "DIB_STACKDEB_PACKAGES": " ".join(packages)}
+    if mirrors.security:
+        env["DIB_DEBIAN_SECURITY_MIRROR"] = mirrors.security
+    inputs = {"env": {k: v for k, v in env.items() if k not in ("DIB_IMAGE_CACHE", "ELEMENTS_PATH")},
+              "keyring": sha256_file(keyring),
+              "elements": {e: element_digest(e) for e in ("stackdeb-node", "stackdeb-staging-repo")}}
+    manifest = read_json(out / "manifest.json") or {}
+    if not force and manifest.get("inputs_digest") == sha256_json(inputs) and (out / "node.qcow2").exists():
+        log.info(f"node image for {release}/{suite.codename} is up to date (inputs unchanged)")
+        return out
+    started = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".node-{release}-{suite.codename}-"))
+    try:
+        log.info(f"building the node image for {release}/{suite.codename} with diskimage-builder "
+                 f"(about 2.5 minutes)")
+        dib.disk_image_create(staged / "node", ["debian-minimal", "stackdeb-node"], env, image_size_gb=2)
+        files = {name: {"sha256": sha256_file(staged / name), "bytes": (staged / name).stat().st_size}
+                 for name in ("node.qcow2", "node.vmlinuz", "node.initrd")}
+        write_json(staged / "manifest.json", {"release": release, "suite": suite.codename, "inputs": inputs,
+                                              "inputs_digest": sha256_json(inputs), "files": files,
+                                              "boot": "root=LABEL=cloudimg-rootfs"})
+        for leftover in staged.iterdir():
+            if leftover.name not in files and leftover.name != "manifest.json":
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        replace_directory(staged, out)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    log.info(f"node image for {release}/{suite.codename}: node.qcow2 "
+             f"{(out / 'node.qcow2').stat().st_size / 1e6:.0f} MB -> {out} [{time.monotonic() - started:.0f}s]")
+    return out

@@ -1,0 +1,100 @@
+"""qemu: boot a kernel and initrd with a serial console in a file, KVM when it works, TCG otherwise."""
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from builders import log, tools
+from builders.errors import StackdebError
+from builders.manifest import sha256_file, write_json
+
+# A kernel reaches this line shortly after it starts to run; under a KVM that cannot run it,
+# it never does.
+KERNEL_STARTED = "Freeing unused kernel image"
+PROBE_SECONDS = 25
+
+
+class VM:
+    """A running qemu; its serial console goes to `console`."""
+
+    def __init__(self, process: subprocess.Popen, console: Path):
+        self.process, self.console = process, console
+
+    def wait_for(self, text: str, timeout: float) -> float:
+        """Seconds until `text` appeared on the console; an error naming the console otherwise."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if text in self.output():
+                return time.monotonic() - started
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.5)
+        if self.process.poll() is not None:
+            error = self.process.stderr.read().decode(errors="replace").strip()
+            raise StackdebError(f"qemu exited ({self.process.returncode}) before '{text}' appeared: {error}",
+                                hint=f"the console is in {self.console}")
+        tail = "\n".join(self.output().splitlines()[-25:])
+        raise StackdebError(f"'{text}' did not appear on the VM's console within {timeout:.0f}s; "
+                            f"last lines:\n{tail}", hint=f"the whole console is in {self.console}")
+
+    def output(self) -> str:
+        return self.console.read_text(errors="replace") if self.console.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def boot(kernel: Path, initrd: Path, append: str, console: Path, *, accel: str, memory_mb: int,
+         cpus: int = 1, drives: list[tuple[Path, str | None]] = (), netdev: str | None = None,
+         nic: str | None = None, serial_number: str | None = None) -> VM:
+    """`drives`: (image, serial number) pairs, as virtio disks; `serial_number`: the machine's,
+    as firmware reports it (SMBIOS)."""
+    args = ["-machine", f"q35,accel={accel}", "-m", str(memory_mb), "-smp", str(cpus),
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
+            "-display", "none", "-serial", f"file:{console}", "-monitor", "none", "-no-reboot"]
+    if serial_number:
+        args += ["-smbios", f"type=1,serial={serial_number},product=stackdeb test VM"]
+    if accel == "kvm":
+        args += ["-cpu", "host"]
+    for number, (image, serial) in enumerate(drives):
+        args += ["-drive", f"file={image},if=none,id=d{number},format={image.suffix.lstrip('.') or 'raw'}",
+                 "-device", f"virtio-blk-pci,drive=d{number}" + (f",serial={serial}" if serial else "")]
+    if netdev:
+        args += ["-netdev", netdev, "-device", nic or "virtio-net-pci,netdev=n0"]
+    else:
+        args += ["-nic", "none"]
+    binary = tools.find("qemu-system-x86_64")
+    log.info(f"$ qemu-system-x86_64 {' '.join(args)}")
+    process = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    return VM(process, console)
+
+
+def accelerator(kernel: Path, initrd: Path, cache_dir: Path) -> str:
+    """kvm if this kernel boots under KVM here, else tcg. /dev/kvm may exist and still not run
+    a Debian kernel, so the probe boots it; the answer is cached per host kernel and kernel."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    key = f"{platform.release()}-{sha256_file(kernel)[:16]}"
+    cache = cache_dir / "qemu-accelerator.json"
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    if key not in known:
+        console = cache_dir / f".probe-{os.getpid()}.log"
+        vm = boot(kernel, initrd, "console=ttyS0 panic=-1", console, accel="kvm", memory_mb=512)
+        try:
+            vm.wait_for(KERNEL_STARTED, PROBE_SECONDS)
+            known[key] = "kvm"
+        except StackdebError:
+            known[key] = "tcg"
+        finally:
+            vm.stop()
+            console.unlink(missing_ok=True)
+        write_json(cache, known)
+        log.info(f"qemu: this kernel {'boots' if known[key] == 'kvm' else 'does not boot'} under KVM here: "
+                 f"using {known[key]}")
+    return known[key]
