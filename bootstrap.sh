@@ -14,6 +14,9 @@ APT_PACKAGES=(
   mmdebstrap                                             # clean chroots of the target suite
   reprepro gnupg gpgv                                    # the signed repository
   chromium                                               # tests: a screenshot of the web UI
+  sudo debootstrap qemu-utils squashfs-tools             # images: diskimage-builder, the live system
+  qemu-system-x86 ipxe-qemu socat                        # booting them (socat: the VMs' only way out)
+  shellcheck                                             # tests: the agent is shellcheck-clean
 )
 deps_only=0
 for arg in "$@"; do

@@ -231,10 +231,14 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".node-{release}-{suite.codename}-"))
+    staged.chmod(0o755)    # served to VMs and humans, not private
     try:
         log.info(f"building the node image for {release}/{suite.codename} with diskimage-builder "
                  f"(about 2.5 minutes)")
-        dib.disk_image_create(staged / "node", ["debian-minimal", "stackdeb-node"], env, image_size_gb=2)
+        # the log is kept beside the outputs, and where the user can read it when the build fails
+        build_log = out.parent / f"node-{release}-{suite.codename}.log"
+        dib.disk_image_create(staged / "node", ["debian-minimal", "stackdeb-node"], env, image_size_gb=2,
+                              log_file=build_log)
         files = {name: {"sha256": sha256_file(staged / name), "bytes": (staged / name).stat().st_size}
                  for name in ("node.qcow2", "node.vmlinuz", "node.initrd")}
         write_json(staged / "manifest.json", {"release": release, "suite": suite.codename, "inputs": inputs,

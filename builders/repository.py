@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -242,15 +243,16 @@ def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release:
 
 def serve(root: Path, port: int) -> None:
     """Serve public/ (dists, pool, the key, .sources) on 127.0.0.1 until interrupted."""
-    import functools
-    import http.server
+    from builders.fileserver import start_file_server
     public = Repository(root).public
     if not public.exists():
         raise StackdebError("the repository is empty: publish a build set first")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    log.info(f"serving {public} on http://127.0.0.1:{port}/")
-    server.serve_forever()
+    server = start_file_server(public, port)
+    log.info(f"serving {public} on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Path], *,

@@ -1,6 +1,7 @@
 """Plain helpers shared by the test tiers (fixtures live in conftest.py)."""
 
 import os
+import subprocess
 from pathlib import Path
 
 from builders import PROJECT_DIR
@@ -44,3 +45,17 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under a directory with its bytes, to prove nothing changed."""
     return {str(p.relative_to(directory)): p.read_bytes()
             for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def make_deb(directory, name, version, arch="amd64", payload="one"):
+    root = directory / f"{name}-{version}-{payload}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / f"usr/share/{name}").mkdir(parents=True)
+    (root / f"usr/share/{name}/version").write_text(f"{version} {payload}\n")
+    (root / "DEBIAN/control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@stackdeb.invalid>\n"
+        f"Section: net\nPriority: optional\nDescription: test package\n test package\n")
+    deb = directory / f"{name}_{version}_{arch}_{payload}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb

@@ -30,6 +30,12 @@ INSTALL_HINTS = {
     "lintian": "apt-get install lintian",
     "diffoscope": "apt-get install diffoscope",
     "tar": "apt-get install tar",
+    "socat": "apt-get install socat",
+    "qemu-system-x86_64": "apt-get install qemu-system-x86 ipxe-qemu",
+    "mksquashfs": "apt-get install squashfs-tools",
+    "sudo": "apt-get install sudo (diskimage-builder calls it even as root)",
+    "disk-image-create": "pip install diskimage-builder (a stackdeb dependency: reinstall stackdeb)",
+    "chroot": "apt-get install coreutils",
     "buildbot": "pip install 'buildbot[bundle]' (a stackdeb dependency: reinstall stackdeb)",
     "buildbot-worker": "pip install buildbot-worker (a stackdeb dependency: reinstall stackdeb)",
 }
@@ -58,23 +64,32 @@ def run(
     ok_codes: tuple[int, ...] = (0,),
     quiet: bool = True,
     action: str | None = None,
+    log_file: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `tool args`; on failure raise an error naming the tool, the input and the fix.
 
     `what` names the input being worked on ("the lock for 2026.1/bookworm"), `fix` says what
     the user can do about a failure. Output is captured and its tail shown on failure.
     In `env`, a value of None removes that variable. `action` names the failure when the
-    tool is only a vehicle ("building venv-nova" rather than "unshare").
+    tool is only a vehicle ("building venv-nova" rather than "unshare"). With `log_file`,
+    all output goes there instead (long, chatty tools) and its tail is shown on failure.
     """
     argv = [find(tool), *args]
     shown = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
     log.info("$ " + shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
-    result = subprocess.run(
-        argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE,
-    )
+    if log_file:
+        log.info(f"  (output in {log_file})")
+        with open(log_file, "w") as out:
+            result = subprocess.run(argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        result.stderr = log_file.read_text(errors="replace")
+    else:
+        result = subprocess.run(
+            argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE,
+        )
     if result.returncode not in ok_codes:
         tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
         raise StackdebError(

@@ -75,6 +75,16 @@ def boot(kernel: Path, initrd: Path, append: str, console: Path, *, accel: str, 
     return VM(process, console)
 
 
+def user_network(*forwards: tuple[str, int]) -> str:
+    """qemu user networking that reaches nothing but the given (guest address:port, host port)
+    forwards, each to 127.0.0.1 (restrict=on: no route out, no other host port).
+    A `tcp:` guestfwd carries a single connection for the VM's lifetime; `cmd:` starts socat
+    for each connection, so apt and retrying agents can connect again."""
+    socat = tools.find("socat")
+    rules = ",".join(f"guestfwd=tcp:{guest}-cmd:{socat} - TCP:127.0.0.1:{port}" for guest, port in forwards)
+    return f"user,id=n0,restrict=on,{rules}"
+
+
 def accelerator(kernel: Path, initrd: Path, cache_dir: Path) -> str:
     """kvm if this kernel boots under KVM here, else tcg. /dev/kvm may exist and still not run
     a Debian kernel, so the probe boots it; the answer is cached per host kernel and kernel."""

@@ -1,41 +1,26 @@
 """The signed staging repository with the real reprepro, gpg, gpgv and apt."""
 
-import functools
-import http.server
 import json
 import os
 import random
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from builders.chroot import runtime_chroot
 from builders.errors import StackdebError
+from builders.fileserver import start_file_server
 from builders.project import Project
 from builders.repository import Repository, promote, publish_build_set, rollback
 from builders.targets import get_suite
 from builders.tools import gpg, reprepro
 from builders.tools.namespace import Bind, run_in_chroot
+from helpers import make_deb
 
 STAGING = "bookworm-2026.1-staging"
 TESTED = "bookworm-2026.1"
-
-
-def make_deb(directory, name, version, arch="amd64", payload="one"):
-    root = directory / f"{name}-{version}-{payload}"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / f"usr/share/{name}").mkdir(parents=True)
-    (root / f"usr/share/{name}/version").write_text(f"{version} {payload}\n")
-    (root / "DEBIAN/control").write_text(
-        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@stackdeb.invalid>\n"
-        f"Section: net\nPriority: optional\nDescription: test package\n test package\n")
-    deb = directory / f"{name}_{version}_{arch}_{payload}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
-                   capture_output=True)
-    return deb
 
 
 def version(n):
@@ -208,10 +193,7 @@ def test_two_publishes_at_once_are_serialized(tmp_path, repo_root):
 
 @pytest.fixture
 def served(repo_root):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo_root / "public"))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_file_server(repo_root / "public")
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
 
