@@ -86,6 +86,34 @@ def validate_build_set(debs: list[Deb], suite: Suite, release: str) -> None:
                                 hint="publish each suite's packages to that suite")
         if release not in deb.version and deb.name != KEYRING_PACKAGE:
             raise StackdebError(f"{deb.path.name} was not built for release {release}")
+        check_changes(deb)
+
+
+def check_changes(deb: Deb) -> None:
+    """The .changes dpkg-buildpackage wrote beside a package, when there is one: it must list
+    the package and its .buildinfo with their sha256, and when it is signed, the signature
+    must verify against the uploaders' keyring ($STACKDEB_UPLOADERS_KEYRING)."""
+    from debian.deb822 import Changes
+    upstream_version = deb.version.split(":", 1)[-1]
+    for path in sorted(deb.path.parent.glob(f"{deb.name}_{upstream_version}_*.changes")):
+        text = path.read_text(errors="replace")
+        if text.startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
+            keyring = os.environ.get("STACKDEB_UPLOADERS_KEYRING")
+            if not keyring:
+                raise StackdebError(f"{path.name} is signed but no uploaders' keyring is configured",
+                                    hint="set STACKDEB_UPLOADERS_KEYRING to the keyring of who may upload")
+            if not gpg.verify(Path(keyring), path):
+                raise StackdebError(f"{path.name}: the signature does not verify against {keyring}",
+                                    hint="a build set is published only as its builder signed it")
+        listed = {entry["name"]: entry["sha256"] for entry in Changes(text).get("Checksums-Sha256", [])}
+        if deb.path.name not in listed:
+            raise StackdebError(f"{path.name} does not list {deb.path.name}")
+        for name, expected in listed.items():
+            member = path.parent / name
+            if (name == deb.path.name or name.endswith(".buildinfo")) and member.exists() \
+                    and sha256_file(member) != expected:
+                raise StackdebError(f"{name} does not match its checksum in {path.name}: it changed after the build",
+                                    hint="rebuild the package; nothing was published")
 
 
 class Repository:

@@ -237,3 +237,59 @@ def test_apt_refuses_a_tampered_release_file(tmp_path, repo_root, served):
     inrelease.write_text(text.replace("Components: main", "Components: main contrib"))
     out = in_chroot(repo_root, APT.format(url=served, suite=STAGING) + "apt-get update 2>&1 || echo REFUSED")
     assert "REFUSED" in out and ("BADSIG" in out or "not signed" in out or "signature" in out.lower()), out
+
+
+def write_changes(deb, extra: str = ""):
+    """A .changes beside a package, as dpkg-buildpackage writes it (unsigned)."""
+    import hashlib
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    name, ver = deb.name.split("_")[:2]
+    changes = deb.with_name(f"{name}_{ver}_amd64.changes")
+    changes.write_text(f"Format: 1.8\nSource: {name}\nBinary: {name}\nArchitecture: amd64\nVersion: {ver}\n"
+                       f"Checksums-Sha256:\n {digest} {deb.stat().st_size} {deb.name}\n{extra}")
+    return changes
+
+
+def test_a_package_must_match_its_changes_file(tmp_path, repo_root):
+    (tmp_path / "a").mkdir()
+    good = make_deb(tmp_path / "a", "venv-alpha", version(1))
+    write_changes(good)
+    publish_build_set(repo_root, "2026.1", "bookworm", [good])
+    (tmp_path / "b").mkdir()
+    changed = make_deb(tmp_path / "b", "venv-beta", version(1))
+    write_changes(changed)
+    with open(changed, "ab") as handle:       # altered after the build: no longer what .changes lists
+        handle.write(b"\0")
+    before = live_packages(repo_root)
+    with pytest.raises(StackdebError, match="does not match its checksum"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [changed])
+    assert live_packages(repo_root) == before
+
+
+def test_a_signed_changes_file_must_verify_against_the_uploaders_keyring(tmp_path, repo_root, monkeypatch):
+    uploader = tmp_path / "uploader-gnupg"
+    uploader.mkdir(mode=0o700)
+    fingerprint = gpg.ensure_key(uploader)
+    keyring = tmp_path / "uploaders.gpg"
+    gpg.export_public(uploader, fingerprint, keyring)
+    (tmp_path / "set").mkdir()
+    deb = make_deb(tmp_path / "set", "venv-alpha", version(1))
+    changes = write_changes(deb)
+    subprocess.run(["gpg", "--homedir", str(uploader), "--batch", "--yes", "--pinentry-mode", "loopback",
+                    "--passphrase", "", "--clearsign", "--output", f"{changes}.asc", str(changes)],
+                   check=True, capture_output=True)
+    os.replace(f"{changes}.asc", changes)
+    with pytest.raises(StackdebError, match="signed but no uploaders' keyring"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [deb])
+    other = tmp_path / "other-gnupg"
+    other.mkdir(mode=0o700)
+    gpg.export_public(other, gpg.ensure_key(other), tmp_path / "other.gpg")
+    monkeypatch.setenv("STACKDEB_UPLOADERS_KEYRING", str(tmp_path / "other.gpg"))
+    with pytest.raises(StackdebError, match="the signature does not verify"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [deb])
+    assert not Repository(repo_root).generations()           # nothing was published
+    monkeypatch.setenv("STACKDEB_UPLOADERS_KEYRING", str(keyring))
+    publish_build_set(repo_root, "2026.1", "bookworm", [deb])
+    assert "venv-alpha" in live_packages(repo_root)
+    for home in (uploader, other):
+        stop_gpg_agent(home)
