@@ -84,6 +84,19 @@ def element_digest(element: str) -> str:
     return sha256_json({str(p.relative_to(ELEMENTS)): [sha256_file(p), os.access(p, os.X_OK)] for p in files})
 
 
+def up_to_date(out: Path, inputs: dict, main_file: str, label: str) -> bool:
+    manifest = read_json(out / "manifest.json") or {}
+    if manifest.get("inputs_digest") == sha256_json(inputs) and (out / main_file).exists():
+        log.info(f"{label} is up to date (inputs unchanged)")
+        return True
+    return False
+
+
+def file_records(directory: Path, names: list[str]) -> dict:
+    return {name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size}
+            for name in names}
+
+
 def base_tree(project: Project, suite_name: str, packages: list[str]) -> tuple[Path, int]:
     """The cached minbase tarball of a suite with `packages`, and its SOURCE_DATE_EPOCH."""
     suite = get_suite(suite_name)
@@ -147,9 +160,7 @@ def build_discovery(project: Project, suite_name: str, force: bool = False) -> P
     tarball, epoch = base_tree(project, suite.codename, packages)
     inputs = {"tarball": tarball.name, "element": element_digest("stackdeb-discovery"),
               "prune": sha256_json([PRUNE_PATHS, PRUNE_MODULES]), "epoch": epoch}
-    manifest = read_json(out / "manifest.json") or {}
-    if not force and manifest.get("inputs_digest") == sha256_json(inputs) and (out / "filesystem.squashfs").exists():
-        log.info(f"discovery image for {suite.codename} is up to date (inputs unchanged)")
+    if not force and up_to_date(out, inputs, "filesystem.squashfs", f"discovery image for {suite.codename}"):
         return out
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -174,8 +185,7 @@ def build_discovery(project: Project, suite_name: str, force: bool = False) -> P
         log.info("squashing the live filesystem (xz)")
         squash(root, staged / "filesystem.squashfs", epoch)
         (staged / "boot.ipxe").write_text(IPXE_SCRIPT)
-        files = {name: {"sha256": sha256_file(staged / name), "bytes": (staged / name).stat().st_size}
-                 for name in ("vmlinuz", "initrd.img", "filesystem.squashfs", "boot.ipxe")}
+        files = file_records(staged, ["vmlinuz", "initrd.img", "filesystem.squashfs", "boot.ipxe"])
         write_json(staged / "manifest.json", {"suite": suite.codename, "inputs": inputs,
                                               "inputs_digest": sha256_json(inputs), "packages": packages,
                                               "kernel": kernels[0].name, "files": files})
@@ -224,9 +234,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     inputs = {"env": {k: v for k, v in env.items() if k not in ("DIB_IMAGE_CACHE", "ELEMENTS_PATH")},
               "keyring": sha256_file(keyring),
               "elements": {e: element_digest(e) for e in ("stackdeb-node", "stackdeb-staging-repo")}}
-    manifest = read_json(out / "manifest.json") or {}
-    if not force and manifest.get("inputs_digest") == sha256_json(inputs) and (out / "node.qcow2").exists():
-        log.info(f"node image for {release}/{suite.codename} is up to date (inputs unchanged)")
+    if not force and up_to_date(out, inputs, "node.qcow2", f"node image for {release}/{suite.codename}"):
         return out
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -239,8 +247,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
         build_log = out.parent / f"node-{release}-{suite.codename}.log"
         dib.disk_image_create(staged / "node", ["debian-minimal", "stackdeb-node"], env, image_size_gb=2,
                               log_file=build_log)
-        files = {name: {"sha256": sha256_file(staged / name), "bytes": (staged / name).stat().st_size}
-                 for name in ("node.qcow2", "node.vmlinuz", "node.initrd")}
+        files = file_records(staged, ["node.qcow2", "node.vmlinuz", "node.initrd"])
         write_json(staged / "manifest.json", {"release": release, "suite": suite.codename, "inputs": inputs,
                                               "inputs_digest": sha256_json(inputs), "files": files,
                                               "boot": "root=LABEL=cloudimg-rootfs"})
