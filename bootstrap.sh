@@ -13,6 +13,7 @@ APT_PACKAGES=(
   git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
   mmdebstrap                                             # clean chroots of the target suite
   reprepro gnupg gpgv                                    # the signed repository
+  nginx                                                  # tests: serving it as docs/repository.md says
   chromium                                               # tests: a screenshot of the web UI
   sudo debootstrap qemu-utils squashfs-tools             # images: diskimage-builder, the live system
   qemu-system-x86 ipxe-qemu socat                        # booting them (socat: the VMs' only way out)

@@ -3,12 +3,14 @@
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from builders import PROJECT_DIR
 from builders.chroot import runtime_chroot
 from builders.errors import StackdebError
 from builders.fileserver import start_file_server
@@ -293,3 +295,44 @@ def test_a_signed_changes_file_must_verify_against_the_uploaders_keyring(tmp_pat
     assert "venv-alpha" in live_packages(repo_root)
     for home in (uploader, other):
         stop_gpg_agent(home)
+
+
+@pytest.fixture
+def nginx_served(tmp_path, repo_root):
+    """nginx serving public/ with the server block of docs/repository.md, on a free port."""
+    docs = (PROJECT_DIR / "docs/repository.md").read_text()
+    server_block = docs.split("```nginx\n", 1)[1].split("```", 1)[0]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server_block = (server_block.replace("listen 80;", f"listen 127.0.0.1:{port};")
+                    .replace("/srv/stackdeb/repo/public", str(repo_root / "public")))
+    conf = tmp_path / "nginx.conf"
+    # user root: the test's files are under a private temporary directory, not /srv
+    conf.write_text(f"user root;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+                    f"http {{\n include /etc/nginx/mime.types;\n access_log off;\n"
+                    f" client_body_temp_path {tmp_path};\n{server_block}}}\n")
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/"
+    nginx.terminate()
+    nginx.wait()
+
+
+def test_nginx_as_documented_serves_apt_and_only_public(tmp_path, repo_root, nginx_served):
+    import urllib.error
+    import urllib.request
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    out = in_chroot(repo_root, APT.format(url=nginx_served, suite=STAGING)
+                    + "apt-get update -qq && apt-get install -y -qq venv-alpha >/dev/null && "
+                      "cat /usr/share/venv-alpha/version")
+    assert version(1) in out
+    for private in ("conf/distributions", "db/packages.db", "gnupg/", "../conf/distributions"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(nginx_served + private, timeout=10)
+        assert refused.value.code in (400, 403, 404), private
