@@ -225,7 +225,9 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     mirrors = machine_mirrors()
     env = {"ELEMENTS_PATH": str(ELEMENTS), "DIB_RELEASE": suite.codename,
            "DIB_DISTRIBUTION_MIRROR": mirrors.archive, "DIB_DEBIAN_COMPONENTS": "main",
-           "DIB_IMAGE_CACHE": str(project.cache_dir / "dib"),
+           # The debootstrap tarball is reused for a week, then made again from the mirrors.
+           "DIB_IMAGE_CACHE": str(project.cache_dir / "dib" / time.strftime("%G-W%V")),
+           "DIB_DEBOOTSTRAP_CACHE": "1", "DIB_DEBIAN_USE_DEBOOTSTRAP_CACHE": "1",
            "DIB_STACKDEB_REPO_URL": repo_url, "DIB_STACKDEB_BUILD_REPO_URL": build_repo_url or repo_url,
            "DIB_STACKDEB_SUITE": staging_suite(suite, release), "DIB_STACKDEB_KEYRING": str(keyring),
            "DIB_STACKDEB_PACKAGES": " ".join(packages)}

@@ -117,3 +117,60 @@ ls /usr/bin/{service}-manage /lib/systemd/system/{service}-api.service /etc/{ser
 """
     out = run_in_clean_chroot(repo, script)
     assert "synced" in out, out[-3000:]
+
+
+UPGRADE = """\
+cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-bookworm-2026.1-staging.sources \\
+    > /etc/apt/sources.list.d/stackdeb.sources
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone={first} > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log
+dpkg-query -W -f='installed ${{Version}}\\n' venv-keystone
+printf '[database]\\nconnection = sqlite:////var/lib/keystone/keystone.db\\n' > /etc/keystone/keystone.conf
+echo '# kept across the upgrade' >> /etc/keystone/keystone.conf
+runuser -u keystone -- keystone-manage db_sync
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --only-upgrade venv-keystone > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log
+dpkg-query -W -f='upgraded ${{Version}}\\n' venv-keystone
+grep -c 'kept across the upgrade' /etc/keystone/keystone.conf
+runuser -u keystone -- keystone-manage db_sync && echo 'db_sync after upgrade: ok'
+"""
+
+
+def test_venv_keystone_upgrades_from_build_n_to_n_plus_1_in_the_signed_staging_suite(built, tmp_path):
+    """Build N is the module's keystone; build N+1 is keystone again with its catalog revision
+    bumped, from a project copy. Both are published to a signed staging suite, and apt in a
+    clean chroot installs N, then upgrades to N+1 keeping the configuration."""
+    import shutil
+    import yaml
+    from builders import PROJECT_DIR
+    from builders.fileserver import start_file_server
+    from builders.repository import publish_build_set
+    root = tmp_path / "project"
+    for folder in ("packaging", "requirements-bundles"):
+        shutil.copytree(PROJECT_DIR / folder, root / folder)
+    catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
+    catalog["keystone"]["revision"] = catalog["keystone"].get("revision", 1) + 1
+    (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
+    env = {**os.environ, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(tmp_path / "build")}
+    for args in (["bundle"], ["package", "keystone", "--no-lintian"]):
+        result = subprocess.run([sys.executable, "-m", "builders.cli", *args], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
+    first = next((built / "keystone").glob("venv-keystone_*.deb"))
+    second = next((tmp_path / "build/packages/2026.1-bookworm/keystone").glob("venv-keystone_*.deb"))
+    repo = tmp_path / "repo"
+    publish_build_set(repo, "2026.1", "bookworm", [first])
+    publish_build_set(repo, "2026.1", "bookworm", [second])
+    server = start_file_server(repo / "public")
+    first_version, second_version = (deb.name.split("_")[1] for deb in (first, second))
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    try:
+        out = run_in_chroot(chroot.rootfs, chroot.scratch,
+                            UPGRADE.format(url=f"http://127.0.0.1:{server.server_address[1]}/", first=first_version),
+                            network=True, binds=[Bind(repo / "public", "/stackdeb/public")],
+                            what="the upgrade test", fix="")
+    finally:
+        server.shutdown()
+    assert f"installed {first_version}" in out, out[-3000:]
+    assert f"upgraded {second_version}" in out, out[-3000:]
+    assert "\n1\n" in out and "db_sync after upgrade: ok" in out, out[-3000:]
