@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -124,12 +126,16 @@ cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
 sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-bookworm-2026.1-staging.sources \\
     > /etc/apt/sources.list.d/stackdeb.sources
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone={first} > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone={first} > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log >&2
 dpkg-query -W -f='installed ${{Version}}\\n' venv-keystone
 printf '[database]\\nconnection = sqlite:////var/lib/keystone/keystone.db\\n' > /etc/keystone/keystone.conf
 echo '# kept across the upgrade' >> /etc/keystone/keystone.conf
 runuser -u keystone -- keystone-manage db_sync
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --only-upgrade venv-keystone > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log
+# build set N+1 lands in staging now (the test publishes it when it sees this file)
+touch /stackdeb/handshake/installed
+for i in $(seq 300); do [ -e /stackdeb/handshake/published ] && break; sleep 1; done
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --only-upgrade venv-keystone > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log >&2
 dpkg-query -W -f='upgraded ${{Version}}\\n' venv-keystone
 grep -c 'kept across the upgrade' /etc/keystone/keystone.conf
 runuser -u keystone -- keystone-manage db_sync && echo 'db_sync after upgrade: ok'
@@ -157,19 +163,32 @@ def test_venv_keystone_upgrades_from_build_n_to_n_plus_1_in_the_signed_staging_s
         assert result.returncode == 0, result.stderr[-4000:]
     first = next((built / "keystone").glob("venv-keystone_*.deb"))
     second = next((tmp_path / "build/packages/2026.1-bookworm/keystone").glob("venv-keystone_*.deb"))
-    repo = tmp_path / "repo"
+    repo, handshake = tmp_path / "repo", tmp_path / "handshake"
+    handshake.mkdir()
     publish_build_set(repo, "2026.1", "bookworm", [first])
-    publish_build_set(repo, "2026.1", "bookworm", [second])
     server = start_file_server(repo / "public")
     first_version, second_version = (deb.name.split("_")[1] for deb in (first, second))
+
+    def publish_second_when_first_is_installed():
+        for _ in range(600):
+            if (handshake / "installed").exists():
+                publish_build_set(repo, "2026.1", "bookworm", [second])
+                break
+            time.sleep(0.5)
+        (handshake / "published").touch()
+    publisher = threading.Thread(target=publish_second_when_first_is_installed)
+    publisher.start()
     chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
     chroot.ensure()
     try:
         out = run_in_chroot(chroot.rootfs, chroot.scratch,
                             UPGRADE.format(url=f"http://127.0.0.1:{server.server_address[1]}/", first=first_version),
-                            network=True, binds=[Bind(repo / "public", "/stackdeb/public")],
-                            what="the upgrade test", fix="")
+                            network=True, what="the upgrade test", fix="",
+                            binds=[Bind(repo / "public", "/stackdeb/public"),
+                                   Bind(handshake, "/stackdeb/handshake", read_only=False)])
     finally:
+        (handshake / "published").touch()
+        publisher.join()
         server.shutdown()
     assert f"installed {first_version}" in out, out[-3000:]
     assert f"upgraded {second_version}" in out, out[-3000:]
