@@ -112,6 +112,9 @@ def master(tmp_path_factory):
         yield Master(start.stdout.strip(), env, mini, releases, requirements, index)
     finally:
         subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
+        # the repository's signing key started an agent: do not leave it behind
+        subprocess.run(["gpgconf", "--homedir", str(mini.build / "repo/gnupg"), "--kill", "all"],
+                       capture_output=True)
         server.shutdown()
 
 
