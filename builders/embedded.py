@@ -52,7 +52,8 @@ class WebClient:
             self.opener.open(request, timeout=30).read()
         except urllib.error.HTTPError:
             pass    # a refused login answers 401; the check below says so clearly
-        if self.user().get("anonymous") or not self.user().get("username"):
+        who = self.user()
+        if who.get("anonymous") or not who.get("username"):
             raise StackdebError(f"logging in to {self.url} as {user} failed", hint="check the password")
 
     def user(self) -> dict:
@@ -218,13 +219,12 @@ def follow_pipeline(client: WebClient, buildset: int) -> None:
     results = {0: "success", 1: "warnings", 2: "FAILED", 3: "skipped", 4: "exception", 5: "retry",
                6: "cancelled"}
     names = {b["builderid"]: b["name"] for b in client.get("builders")["builders"]}
+    requests = {r["buildrequestid"] for r in client.get(f"buildrequests?buildsetid={buildset}")["buildrequests"]}
     seen: dict[int, bool] = {}
     first = pipeline = None
     while pipeline is None:
         builds = client.get("builds?order=buildid")["builds"]
-        first = first or next((b["buildid"] for b in builds
-                                if client.get(f"buildrequests/{b['buildrequestid']}")["buildrequests"][0]
-                                ["buildsetid"] == buildset), None)
+        first = first or next((b["buildid"] for b in builds if b["buildrequestid"] in requests), None)
         for build in builds:
             if first is None or build["buildid"] < first or seen.get(build["buildid"]):
                 continue

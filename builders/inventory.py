@@ -25,6 +25,7 @@ from builders import log
 from builders.errors import StackdebError
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas/hardware-report.json").read_text())
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 MAX_BODY = 64 * 1024          # a report of a big machine is a few KiB
 DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128")
 
@@ -70,7 +71,7 @@ def check_report(body: bytes, content_type: str) -> dict:
         report = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(400, f"malformed JSON: {exc}") from None
-    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(report), key=lambda e: list(e.path))
+    errors = sorted(_VALIDATOR.iter_errors(report), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
         where = "/".join(map(str, first.path)) or "(top level)"

@@ -155,6 +155,7 @@ def publish_outputs(work: Path, out: Path) -> None:
 def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,
                      reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
     target, services, bundle, chroot, root = _prepare(project, release, suite, names)
+    chroot.ensure()
     debs = []
     for number, service in enumerate(services, 1):
         started = time.monotonic()
@@ -199,7 +200,6 @@ def _prepare(project: Project, release: str, suite: str, names: list[str] | None
     target = find_lock(project, release, suite)
     services = project.catalog().select(names)
     chroot = build_chroot(project.chroot_dir, target.suite)
-    chroot.ensure()
     root = project.build_dir / "packages" / f"{target.release}-{suite}"
     root.mkdir(parents=True, exist_ok=True)
     return target, services, Bundle(project, target), chroot, root

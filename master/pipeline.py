@@ -22,9 +22,12 @@ CLUSTER_NOT_BUILT = ("The test cluster stage does not exist yet: the build set s
 PIPELINE_LOCK = util.MasterLock("pipeline")
 
 
+def _index(settings) -> list:
+    return ["--index-url", settings.index_url] if settings.index_url else []
+
+
 def _sources(settings) -> list:
-    index = ["--index-url", settings.index_url] if settings.index_url else []
-    return ["--releases", settings.releases_url, "--requirements", settings.requirements_url, *index]
+    return ["--releases", settings.releases_url, "--requirements", settings.requirements_url, *_index(settings)]
 
 
 def _flag(name: str, option: str):
@@ -35,7 +38,6 @@ def _flag(name: str, option: str):
 def builder_configs(settings, catalog) -> list:
     workers = [w.name for w in settings.workers]
     services = [svc.name for svc in catalog]
-    index = ["--index-url", settings.index_url] if settings.index_url else []
 
     def builder(name, factory, description, **kwargs):
         return util.BuilderConfig(name=name, workernames=workers, factory=factory,
@@ -57,7 +59,7 @@ def builder_configs(settings, catalog) -> list:
     ])
     bundle = util.BuildFactory([
         Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving"),
-        Stackdeb("bundle", *TARGET, *index, name="bundle", description="bundling"),
+        Stackdeb("bundle", *TARGET, *_index(settings), name="bundle", description="bundling"),
     ])
     publish = util.BuildFactory([
         Stackdeb("publish", *TARGET, name="publish", description="publishing to staging"),

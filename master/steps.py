@@ -46,14 +46,13 @@ class Stackdeb(steps.ShellCommand):
         return super().getResultSummary()
 
 
-class PackageReport(steps.ShellCommand):
+class PackageReport(Stackdeb):
     """`stackdeb package --report SERVICE`: the lintian summary and the reproducibility check
     become the step's summary and build properties."""
 
     def __init__(self, service: str, **kwargs):
-        super().__init__(name="report", command=[util.Property("stackdeb", default="stackdeb"), "package",
-                                                 "--report", *TARGET, service],
-                         env=util.Property("stackdeb_env", default={}), **kwargs)
+        kwargs.setdefault("haltOnFailure", False)
+        super().__init__("package", "--report", *TARGET, service, name="report", **kwargs)
         self.fields: dict[str, str] = {}
         self.addLogObserver("stdio", logobserver.LineConsumerLogObserver(self._consume))
 
