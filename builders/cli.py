@@ -21,7 +21,8 @@ stages, in pipeline order:
             clean chroot of the suite with no network; lintian; --check-reproducible
   publish   land a build set (the packages and the bundle of one run) in the signed staging
             suite, whole or not at all; rollback restores the previous repository state
-  promote   copy the staged build set to the tested suite, given a passing test verdict
+  cluster   prove the staged build set on a throwaway cluster of VMs; a signed verdict
+  promote   copy the build set a signed, passing verdict names to the tested suite
 other commands:
   image     the node image (diskimage-builder) or the discovery live system
   repo      status of the repository, or serve it on 127.0.0.1
@@ -108,11 +109,28 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--keep", type=int, default=5, help="generations kept for rollback (default: %(default)s)")
     rollback = commands.add_parser("rollback", help="make the previous repository generation live")
     rollback.set_defaults(release=None, suite=None)
-    promote = commands.add_parser("promote", help="copy the staged build set to the tested suite",
-                                  description="Promote the live staged build set, given a verdict file "
-                                              "(JSON: result pass, generation N) from its test run.")
+    cluster = commands.add_parser("cluster", help="prove the staged build set on a test cluster",
+                                  description="Provision a throwaway cluster of VMs (discovery over iPXE, roles "
+                                              "from a layout, the node image written to each disk), install the "
+                                              "live staged build set, configure it, run the smoke tests (Tempest "
+                                              "and stackdeb's checks), write a signed verdict, tear it all down. "
+                                              "Needs root. Exit 0 only when the verdict passes.")
+    _add_target(cluster)
+    cluster.add_argument("--layout", default="minimal",
+                         help="a layout name (layouts/NAME.yaml) or a YAML file (default: %(default)s)")
+    cluster.add_argument("--keep", action="store_true",
+                         help="leave the cluster running after the verdict, until interrupted")
+    cluster.add_argument("--json", action="store_true", help="print the verdict on stdout")
+    promote = commands.add_parser("promote", help="copy a tested build set to the tested suite",
+                                  description="Copy to the tested suite exactly the build set a verdict of "
+                                              "`stackdeb cluster` names, when it passed, its signature verifies "
+                                              "and the build set still exists unchanged and is not older than "
+                                              "the one already promoted.")
     _add_target(promote)
-    promote.add_argument("--verdict", required=True, help="the test verdict (JSON)")
+    promote.add_argument("--verdict", required=True, help="the verdict (verdict.json, signed beside it)")
+    promote.add_argument("--verdict-keyring", default=None,
+                         help="keyring that verdicts must verify against (default: $STACKDEB_VERDICT_KEYRING "
+                              "or the cluster stage's own key)")
     repo = commands.add_parser("repo", help="repository status, or serve it")
     _add_target(repo)
     repo.add_argument("action", choices=["status", "serve"])
@@ -221,10 +239,22 @@ def cmd_rollback(args, project: Project) -> None:
     rollback(project.repo_dir)
 
 
+def cmd_cluster(args, project: Project) -> None:
+    from builders.cluster.run import run_cluster
+    passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
+    if args.json:
+        print(verdict.read_text())
+    if not passed:
+        raise StackdebError(f"the cluster tests failed: see {verdict}",
+                            hint="the build set stays in staging; nothing was promoted")
+
+
 def cmd_promote(args, project: Project) -> None:
     from pathlib import Path
+    from builders.cluster.verdict import verdict_keyring
     from builders.repository import promote
-    promote(project.repo_dir, args.release, args.suite, Path(args.verdict))
+    keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
+    promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring)
 
 
 def cmd_repo(args, project: Project) -> None:
@@ -295,7 +325,7 @@ def cmd_machines(args, project: Project) -> None:
 
 
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
-            "rollback": cmd_rollback, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
+            "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
 
 

@@ -262,3 +262,33 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     log.info(f"node image for {release}/{suite.codename}: node.qcow2 "
              f"{(out / 'node.qcow2').stat().st_size / 1e6:.0f} MB -> {out} [{time.monotonic() - started:.0f}s]")
     return out
+
+
+def image_problems(project: Project, release: str, suite_name: str) -> list[str]:
+    """Why the target's images cannot be used by a cluster run (missing, or built from other
+    elements or another archive key than today's), as messages; empty when they can."""
+    from builders.repository import Repository, staging_suite
+    suite = get_suite(suite_name)
+    images = project.build_dir / "images"
+    problems = []
+    discovery = read_json(images / f"discovery-{suite.codename}" / "manifest.json")
+    if not discovery:
+        problems.append(f"the discovery image for {suite.codename} is missing "
+                        f"(stackdeb image discovery --suite {suite.codename})")
+    elif (discovery["inputs"].get("element") != element_digest("stackdeb-discovery")
+          or discovery["inputs"].get("prune") != sha256_json([PRUNE_PATHS, PRUNE_MODULES])):
+        problems.append(f"the discovery image for {suite.codename} is out of date: its element changed "
+                        f"(stackdeb image discovery --suite {suite.codename})")
+    node = read_json(images / f"node-{release}-{suite.codename}" / "manifest.json")
+    rebuild = f"stackdeb image node --release {release} --suite {suite.codename} --repo-url URL"
+    keyring = Repository(project.repo_dir).keyring()
+    if not node:
+        problems.append(f"the node image for {release}/{suite.codename} is missing ({rebuild})")
+    elif node["inputs"].get("elements") != {e: element_digest(e) for e in ("stackdeb-node", "stackdeb-staging-repo")}:
+        problems.append(f"the node image for {release}/{suite.codename} is out of date: its elements changed ({rebuild})")
+    elif keyring.is_file() and node["inputs"].get("keyring") != sha256_file(keyring):
+        problems.append(f"the node image for {release}/{suite.codename} trusts another archive key than the "
+                        f"repository's ({rebuild})")
+    elif node["inputs"]["env"].get("DIB_STACKDEB_SUITE") != staging_suite(suite, release):
+        problems.append(f"the node image for {release}/{suite.codename} is wired to another suite ({rebuild})")
+    return problems

@@ -195,6 +195,8 @@ def _new_generation(repo: Repository, suite: Suite, release: str, key: str) -> t
         for name in ("db", "dists"):
             if (source / name).exists():
                 shutil.copytree(source / name, work / name, symlinks=True)
+        if (source / "tested.json").exists():      # which build set the tested suite holds
+            shutil.copy(source / "tested.json", work / "tested.json")
         if (source / "pool").exists():
             shutil.copytree(source / "pool", work / "pool", copy_function=os.link)
     (work / "conf").mkdir()
@@ -330,34 +332,110 @@ def rollback(root: Path) -> int:
     return older[-1]
 
 
-def promote(root: Path, release: str, suite_name: str, verdict_path: Path) -> int:
-    """Copy the live staged build set to the tested suite, given a passing verdict for it."""
+def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> dict:
+    """Exactly what a generation's staging suite holds: its InRelease sha256 and every
+    package's name, version, pool file and sha256 (what a verdict names, and promotion checks)."""
+    base = repo.generation_dir(number)
+    staging = staging_suite(suite, release)
+    inrelease = base / "dists" / staging / "InRelease"
+    if not inrelease.is_file():
+        raise StackdebError(f"generation {number} has no {staging} suite",
+                            hint=f"publish a build set for {release}/{suite.codename} first")
+    packages = []
+    for name, version in sorted(reprepro.list_packages(base, staging, repo.gnupg).items()):
+        pooled = sorted(base.glob(f"pool/main/*/*/{name}_{_no_epoch(version)}_*.deb"))
+        if len(pooled) != 1:
+            raise StackdebError(f"generation {number}: {name} {version} is not in the pool once")
+        packages.append({"name": name, "version": version, "file": str(pooled[0].relative_to(base)),
+                         "sha256": sha256_file(pooled[0])})
+    return {"generation": number, "suite": staging, "inrelease_sha256": sha256_file(inrelease),
+            "packages": packages}
+
+
+def live_build_set(root: Path, release: str, suite_name: str) -> dict:
     suite = get_suite(suite_name)
     repo = Repository(root)
-    verdict = read_json(verdict_path)
-    if not verdict or verdict.get("result") != "pass":
-        raise StackdebError(f"{verdict_path} is not a passing verdict (result: "
-                            f"{(verdict or {}).get('result', 'unreadable')})",
-                            hint="only a build set whose cluster tests passed is promoted")
     with repo.locked():
         live = repo.live_generation()
         if live is None:
-            raise StackdebError("the repository is empty: publish a build set first")
-        build_set = read_json(repo.generation_dir(live) / "build-set.json") or {}
-        if verdict.get("generation") != build_set.get("generation"):
-            raise StackdebError(f"the verdict is for generation {verdict.get('generation')}, "
-                                f"but generation {live} is live", hint="test the live build set")
-        staging, tested = staging_suite(suite, release), tested_suite(suite, release)
-        staged = reprepro.list_packages(repo.generation_dir(live), staging, repo.gnupg)
+            raise StackdebError("there is no build set in staging: the repository is empty",
+                                hint=f"stackdeb publish --release {release} --suite {suite.codename}")
+        return build_set_of(repo, live, suite, release)
+
+
+def export_generation(root: Path, number: int, dest: Path) -> None:
+    """A generation's dists and pool (hard links), never its conf or db: what a test cluster
+    installs from, at a URL of its own that a later publish cannot change."""
+    repo = Repository(root)
+    with repo.locked():
+        base = repo.generation_dir(number)
+        if not base.is_dir():
+            raise StackdebError(f"generation {number} no longer exists")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(base / "dists", dest / "dists")
+        shutil.copytree(base / "pool", dest / "pool", copy_function=os.link)
+        shutil.copy(repo.keyring(), dest / repo.keyring().name)
+
+
+def _promoted_generation(repo: Repository) -> int | None:
+    live = repo.live_generation()
+    state = read_json(repo.generation_dir(live) / "tested.json") if live is not None else None
+    return (state or {}).get("build_set_generation")
+
+
+def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdict_keyring: Path) -> int:
+    """Copy to the tested suite exactly the build set a signed, passing verdict names, even if
+    staging has moved on since the run; never one older than what is already promoted."""
+    from builders.cluster.verdict import read_verified
+    suite = get_suite(suite_name)
+    repo = Repository(root)
+    verdict = read_verified(verdict_path, verdict_keyring)
+    if verdict.get("result") != "pass":
+        failure = (verdict.get("failure") or {}).get("message", "")
+        raise StackdebError(f"{verdict_path} is not a passing verdict (result: {verdict.get('result')}"
+                            f"{': ' + failure if failure else ''})",
+                            hint="only a build set whose cluster tests passed is promoted")
+    target = verdict.get("target") or {}
+    if (target.get("release"), target.get("suite")) != (release, suite.codename):
+        raise StackdebError(f"the verdict is for {target.get('release')}/{target.get('suite')}, "
+                            f"not {release}/{suite.codename}")
+    named = verdict["build_set"]
+    number = named["generation"]
+    with repo.locked():
+        if not repo.generation_dir(number).is_dir():
+            raise StackdebError(f"the verdict's build set (generation {number}) no longer exists "
+                                f"(kept: {', '.join(map(str, repo.generations()))})",
+                                hint="run the cluster stage on the live build set")
+        actual = build_set_of(repo, number, suite, release)
+        if actual["inrelease_sha256"] != named["inrelease_sha256"] or \
+                [(p["name"], p["version"], p["sha256"]) for p in actual["packages"]] != \
+                [(p["name"], p["version"], p["sha256"]) for p in named["packages"]]:
+            raise StackdebError(f"generation {number} is not the build set the verdict names: it changed "
+                                "after the run", hint="nothing was promoted; test it again")
+        promoted = _promoted_generation(repo)
+        if promoted is not None and number < promoted:
+            raise StackdebError(f"the verdict's build set (generation {number}) is older than the one "
+                                f"already promoted (generation {promoted})", hint="nothing was promoted")
+        if promoted == number:
+            log.info(f"generation {number} is already the tested build set: nothing to do")
+            return repo.live_generation()
         key = signing_key(repo)
-        number, work = _new_generation(repo, suite, release, key)
-        reprepro.copy(work, tested, staging, sorted(staged), repo.gnupg)
-        _make_live(repo, work, number, suite, release,
-                   {**build_set, "generation": number, "promoted_from": live})
-        repo.record({"action": "promote", "generation": number, "from": staging, "to": tested,
-                     "build_set_generation": live, "verdict": verdict})
-    log.info(f"promoted {len(staged)} packages from {staging} to {tested}: generation {number} is live")
-    return number
+        new, work = _new_generation(repo, suite, release, key)
+        tested = tested_suite(suite, release)
+        reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in named["packages"]],
+                            repo.gnupg)
+        live_set = read_json(repo.generation_dir(repo.live_generation()) / "build-set.json") or {}
+        write_json(work / "tested.json", {"build_set_generation": number,
+                                          "inrelease_sha256": named["inrelease_sha256"],
+                                          "verdict_sha256": sha256_file(verdict_path)})
+        _make_live(repo, work, new, suite, release, {**live_set, "generation": new})
+        repo.record({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
+                     "build_set_generation": number, "verdict": {
+                         "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
+                         "tempest": verdict.get("tempest"), "layout": (verdict.get("layout") or {}).get("name")}})
+    log.info(f"promoted the build set of generation {number} ({len(named['packages'])} packages) from "
+             f"{named['suite']} to {tested}: generation {new} is live")
+    return new
 
 
 def status(root: Path, release: str, suite_name: str) -> str:

@@ -37,6 +37,10 @@ INSTALL_HINTS = {
     "disk-image-create": "pip install diskimage-builder (a stackdeb dependency: reinstall stackdeb)",
     "chroot": "apt-get install coreutils",
     "buildbot": "pip install 'buildbot[bundle]' (a stackdeb dependency: reinstall stackdeb)",
+    "ip": "apt-get install iproute2",
+    "dnsmasq": "apt-get install dnsmasq-base",
+    "apt-cacher-ng": "apt-get install apt-cacher-ng",
+    "tempest": "pip install tempest (a stackdeb dependency: reinstall stackdeb)",
     "buildbot-worker": "pip install buildbot-worker (a stackdeb dependency: reinstall stackdeb)",
 }
 

@@ -22,14 +22,14 @@ def secret_fingerprint(home: Path) -> str | None:
     return fingerprints[0] if fingerprints else None
 
 
-def ensure_key(home: Path) -> str:
+def ensure_key(home: Path, name: str = KEY_NAME) -> str:
     """The fingerprint of the signing key in `home`, creating an ed25519 key if none exists."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     found = secret_fingerprint(home)
     if found:
         return found
     _run(home, ["--passphrase", "", "--pinentry-mode", "loopback", "--quick-generate-key",
-                KEY_NAME, "ed25519", "sign", "never"], "a new archive signing key")
+                name, "ed25519", "sign", "never"], f"a new signing key ({name})")
     created = secret_fingerprint(home)
     if not created:
         raise StackdebError(f"gpg created no key in {home}")
@@ -49,5 +49,18 @@ def export_public(home: Path, fingerprint: str, output: Path) -> None:
 def verify(keyring: Path, signed: Path) -> bool:
     """True when `signed` (an InRelease file) carries a good signature from `keyring`."""
     result = tools.run("gpgv", ["--keyring", str(keyring), str(signed)], what=str(signed),
+                       fix="", ok_codes=(0, 1, 2))
+    return result.returncode == 0
+
+
+def detach_sign(home: Path, fingerprint: str, document: Path, signature: Path) -> None:
+    """An armored detached signature of `document` by `fingerprint`."""
+    signature.unlink(missing_ok=True)
+    _run(home, ["--yes", "--local-user", fingerprint, "--armor", "--output", str(signature),
+                "--detach-sign", str(document)], str(document))
+
+
+def verify_detached(keyring: Path, signature: Path, document: Path) -> bool:
+    result = tools.run("gpgv", ["--keyring", str(keyring), str(signature), str(document)], what=str(document),
                        fix="", ok_codes=(0, 1, 2))
     return result.returncode == 0

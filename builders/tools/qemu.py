@@ -49,14 +49,18 @@ class VM:
             self.process.wait()
 
 
-def boot(kernel: Path, initrd: Path, append: str, console: Path, *, accel: str, memory_mb: int,
+def boot(kernel: Path | None, initrd: Path | None, append: str, console: Path, *, accel: str, memory_mb: int,
          cpus: int = 1, drives: list[tuple[Path, str | None]] = (), netdev: str | None = None,
-         nic: str | None = None, serial_number: str | None = None) -> VM:
+         nic: str | None = None, serial_number: str | None = None, prefix: list[str] = ()) -> VM:
     """`drives`: (image, serial number) pairs, as virtio disks; `serial_number`: the machine's,
-    as firmware reports it (SMBIOS)."""
+    as firmware reports it (SMBIOS). Without a kernel the machine boots from its NIC (the iPXE
+    ROM). `prefix` runs qemu through another program (ip netns exec)."""
     args = ["-machine", f"q35,accel={accel}", "-m", str(memory_mb), "-smp", str(cpus),
-            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
             "-display", "none", "-serial", f"file:{console}", "-monitor", "none", "-no-reboot"]
+    if kernel:
+        args += ["-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
+    else:
+        args += ["-boot", "n"]
     if serial_number:
         args += ["-smbios", f"type=1,serial={serial_number},product=stackdeb test VM"]
     if accel == "kvm":
@@ -69,10 +73,15 @@ def boot(kernel: Path, initrd: Path, append: str, console: Path, *, accel: str, 
     else:
         args += ["-nic", "none"]
     binary = tools.find("qemu-system-x86_64")
-    log.info(f"$ qemu-system-x86_64 {' '.join(args)}")
-    process = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    log.info(f"$ {' '.join([*prefix[1:], 'qemu-system-x86_64', *args])}")
+    process = subprocess.Popen([*prefix, binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     return VM(process, console)
+
+
+def tap_network(tap: str) -> str:
+    """A tap device made beforehand (on the cluster bridge); qemu runs no scripts."""
+    return f"tap,id=n0,ifname={tap},script=no,downscript=no"
 
 
 def user_network(*forwards: tuple[str, int]) -> str:
@@ -108,3 +117,21 @@ def accelerator(kernel: Path, initrd: Path, cache_dir: Path) -> str:
         log.info(f"qemu: this kernel {'boots' if known[key] == 'kvm' else 'does not boot'} under KVM here: "
                  f"using {known[key]}")
     return known[key]
+
+
+def create_disk(path: Path, size_gb: int) -> None:
+    """An empty raw disk (sparse), as a new machine's disk is."""
+    with open(path, "wb") as disk:
+        disk.truncate(size_gb * 2**30)
+
+
+def write_image(image: Path, disk: Path, size_gb: int) -> None:
+    """Write a partitionless filesystem image onto a raw disk and grow the filesystem to the
+    disk's size, as an installer writing the node image would."""
+    tools.run("qemu-img", ["convert", "-O", "raw", str(image), str(disk)], what=str(image),
+              fix="check free disk space", action="writing the node image")
+    with open(disk, "r+b") as handle:
+        handle.truncate(size_gb * 2**30)
+    tools.run("e2fsck", ["-f", "-y", "-p", str(disk)], what=str(disk), fix="rebuild the node image",
+              ok_codes=(0, 1))
+    tools.run("resize2fs", [str(disk)], what=str(disk), fix="rebuild the node image")

@@ -70,20 +70,90 @@ def test_rollback_restores_the_previous_build_set(tmp_path, repo_root):
     assert all(e["by"] and e["at"] for e in history)
 
 
-def test_promotion_needs_a_passing_verdict_for_the_live_build_set(tmp_path, repo_root):
+@pytest.fixture
+def verdicts(tmp_path, monkeypatch):
+    """Verdicts signed the way the cluster stage signs them (builders.cluster.verdict), with a
+    key of this test; `make(generation, result)` writes one for the build set as it is."""
+    from builders.cluster.verdict import verdict_keyring, write_signed
+    from builders.repository import build_set_of
+    build = tmp_path / "build"
+    monkeypatch.delenv("STACKDEB_VERDICT_HOME", raising=False)
+    monkeypatch.delenv("STACKDEB_VERDICT_KEYRING", raising=False)
+
+    def make(root, generation, result="pass", name="verdict", **changes):
+        repo = Repository(root)
+        build_set = {**build_set_of(repo, generation, get_suite("bookworm"), "2026.1"), **changes}
+        path = tmp_path / f"{name}-{generation}.json"
+        write_signed({"result": result, "target": {"release": "2026.1", "suite": "bookworm"},
+                      "build_set": build_set, "tests": [{"name": "smoke", "result": result}],
+                      "failure": None if result == "pass" else {"message": "glance did not start"}},
+                     path, build)
+        return path
+    make.keyring = verdict_keyring(build)
+    yield make
+    stop_gpg_agent(build / "cluster/gnupg")
+
+
+def test_promotion_needs_a_signed_passing_verdict(tmp_path, repo_root, verdicts):
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
-    verdict = tmp_path / "verdict.json"
-    verdict.write_text(json.dumps({"result": "fail", "generation": 1}))
-    with pytest.raises(StackdebError, match="is not a passing verdict"):
-        promote(repo_root, "2026.1", "bookworm", verdict)
-    verdict.write_text(json.dumps({"result": "pass", "generation": 7}))
-    with pytest.raises(StackdebError, match="the verdict is for generation 7, but generation 1 is live"):
-        promote(repo_root, "2026.1", "bookworm", verdict)
-    verdict.write_text(json.dumps({"result": "pass", "generation": 1, "tests": ["smoke"]}))
-    assert promote(repo_root, "2026.1", "bookworm", verdict) == 2
+    hand_written = tmp_path / "hand.json"
+    hand_written.write_text(json.dumps({"format": 1, "result": "pass", "generation": 1}))
+    with pytest.raises(StackdebError, match="has no signature"):
+        promote(repo_root, "2026.1", "bookworm", hand_written, verdicts.keyring)
+    failing = verdicts(repo_root, 1, "fail", name="failing")
+    with pytest.raises(StackdebError, match="is not a passing verdict.*glance did not start"):
+        promote(repo_root, "2026.1", "bookworm", failing, verdicts.keyring)
+    passing = verdicts(repo_root, 1)
+    tampered = tmp_path / "tampered.json"          # a failing verdict turned into a pass
+    tampered.write_text(failing.read_text().replace('"result": "fail"', '"result": "pass"'))
+    assert tampered.read_text() != failing.read_text()
+    (tmp_path / "tampered.json.asc").write_text(failing.with_name(failing.name + ".asc").read_text())
+    with pytest.raises(StackdebError, match="signature does not verify"):
+        promote(repo_root, "2026.1", "bookworm", tampered, verdicts.keyring)
+    other_home = tmp_path / "other-gnupg"
+    other = gpg.ensure_key(other_home, "someone else <x@stackdeb.invalid>")
+    gpg.export_public(other_home, other, tmp_path / "other.gpg")
+    with pytest.raises(StackdebError, match="signature does not verify"):
+        promote(repo_root, "2026.1", "bookworm", passing, tmp_path / "other.gpg")
+    stop_gpg_agent(other_home)
+    with pytest.raises(StackdebError, match="is for 2026.1/bookworm, not 2026.2/bookworm"):
+        promote(repo_root, "2026.2", "bookworm", passing, verdicts.keyring)
+    assert "venv-alpha" not in live_packages(repo_root, TESTED)
+    assert promote(repo_root, "2026.1", "bookworm", passing, verdicts.keyring) == 2
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
     last = json.loads((repo_root / "history.json").read_text())[-1]
-    assert last["action"] == "promote" and last["verdict"]["tests"] == ["smoke"]
+    assert last["action"] == "promote" and last["build_set_generation"] == 1 and last["verdict"]["tests"] == 1
+
+
+def test_promotion_copies_the_tested_build_set_even_after_staging_moved_on(tmp_path, repo_root, verdicts):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    tested_one = verdicts(repo_root, 1)
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    assert promote(repo_root, "2026.1", "bookworm", tested_one, verdicts.keyring) == 3
+    assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
+    assert live_packages(repo_root)["venv-alpha"] == version(2)
+    # a publish after the promotion keeps what the tested suite holds, and which build set it is
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-beta", version(1))])
+    assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
+    tested_two = verdicts(repo_root, 2)
+    assert promote(repo_root, "2026.1", "bookworm", tested_two, verdicts.keyring) == 5
+    assert live_packages(repo_root, TESTED)["venv-alpha"] == version(2)
+    with pytest.raises(StackdebError, match=r"generation 1\) is older than the one already promoted \(generation 2"):
+        promote(repo_root, "2026.1", "bookworm", tested_one, verdicts.keyring)
+    assert live_packages(repo_root, TESTED)["venv-alpha"] == version(2)
+
+
+def test_promotion_refuses_a_build_set_that_changed_or_is_gone(tmp_path, repo_root, verdicts):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    altered = verdicts(repo_root, 1, name="altered", inrelease_sha256="0" * 64)
+    with pytest.raises(StackdebError, match="is not the build set the verdict names"):
+        promote(repo_root, "2026.1", "bookworm", altered, verdicts.keyring)
+    gone = verdicts(repo_root, 1)
+    for n in range(2, 5):
+        publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(n))], keep=2)
+    with pytest.raises(StackdebError, match=r"generation 1\) no longer exists"):
+        promote(repo_root, "2026.1", "bookworm", gone, verdicts.keyring)
+    assert "venv-alpha" not in live_packages(repo_root, TESTED)
 
 
 @pytest.mark.parametrize("name, ver, arch, message", [

@@ -1,0 +1,196 @@
+"""The tasks a node runs, rendered from the layout, the catalog and packaging/cluster-config.yaml.
+
+Each task is a POSIX sh script run by the node agent as root with `sh -e`. Secrets reach the
+node only inside a task's script (never on a command line, never in a log); task output is
+what the node prints.
+"""
+
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from builders import PROJECT_DIR
+from builders.catalog import Catalog
+from builders.cluster.layout import Layout, Role
+from builders.errors import StackdebError
+
+SERVICE_CONFIG = PROJECT_DIR / "packaging" / "cluster-config.yaml"
+REGION = "RegionOne"
+
+
+def load_recipes(path: Path = SERVICE_CONFIG) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def check_recipes(layout: Layout, recipes: dict) -> None:
+    missing = [s for s in layout.services if s not in recipes]
+    if missing:
+        raise StackdebError(f"layout {layout.name}: no cluster recipe for {', '.join(missing)} in "
+                            f"{SERVICE_CONFIG.name}: the cluster stage cannot configure them yet",
+                            hint="add their configuration and setup steps there, or use a layout without them")
+
+
+@dataclass
+class Secrets:
+    """Per-run passwords; written to the run directory with mode 0600, never logged."""
+    values: dict = field(default_factory=dict)
+
+    def get(self, name: str) -> str:
+        if name not in self.values:
+            self.values[name] = secrets.token_urlsafe(18)
+        return self.values[name]
+
+
+@dataclass
+class ClusterContext:
+    layout: Layout
+    catalog: Catalog
+    recipes: dict
+    addresses: dict[str, str]        # role -> address
+    server: str                      # the run's server address on the cluster network
+    repo_url: str
+    apt_proxy: str
+    suite: str
+    passwords: Secrets
+
+    def address_of_service(self, service: str) -> str:
+        return self.addresses[self.layout.role_of(service).name]
+
+    def address_with(self, item: str) -> str:
+        role = self.layout.role_with(item)
+        return self.addresses[role.name] if role else ""
+
+    def endpoint(self, service: str) -> str:
+        spec = self.recipes[service]["endpoint"]
+        return f"http://{self.address_of_service(service)}:{spec['port']}{spec['path']}"
+
+    @property
+    def identity_url(self) -> str:
+        return self.endpoint("keystone")
+
+
+def _heredoc(path: str, text: str, mode: str = "0644", owner: str = "root:root") -> str:
+    user, group = owner.split(":")
+    return (f"install -d {shlex.quote(str(Path(path).parent))}\n"
+            f"cat > {shlex.quote(path)}.stackdeb <<'STACKDEB_EOF'\n{text}STACKDEB_EOF\n"
+            f"install -m {mode} -o {user} -g {group} {shlex.quote(path)}.stackdeb {shlex.quote(path)}\n"
+            f"rm -f {shlex.quote(path)}.stackdeb\n")
+
+
+def render_ini(sections: dict[str, dict[str, str]]) -> str:
+    return "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()) + "\n"
+                   for name, options in sections.items())
+
+
+def prepare_task(ctx: ClusterContext, role: Role, hostname: str) -> str:
+    """The apt proxy for Debian's packages, the staging generation under test as the only
+    stackdeb source, and apt-get update (which fails if the suite's signature does not verify)."""
+    host = ctx.server
+    proxy = (f'Acquire::http::Proxy "{ctx.apt_proxy}";\n'
+             f'Acquire::http::Proxy::{host} "DIRECT";\nAcquire::Retries "3";\n')
+    sources = (f"Types: deb\nURIs: {ctx.repo_url}\nSuites: {ctx.suite}\nComponents: main\n"
+               f"Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg\n")
+    return ("hostnamectl set-hostname " + shlex.quote(hostname) + " 2>/dev/null || hostname " +
+            shlex.quote(hostname) + "\n" +
+            _heredoc("/etc/apt/apt.conf.d/01stackdeb-cluster", proxy) +
+            _heredoc("/etc/apt/sources.list.d/stackdeb.sources", sources) +
+            "apt-get update -q 2>&1 | tail -n 20 > /tmp/update.log\n"
+            "cat /tmp/update.log\n"
+            "if grep -q '^[EW]:' /tmp/update.log; then echo 'apt-get update reported errors'; exit 1; fi\n")
+
+
+def install_task(ctx: ClusterContext, role: Role) -> str:
+    packages = role.debian_packages + [ctx.catalog.get(s).package_name for s in role.services]
+    return ("export DEBIAN_FRONTEND=noninteractive\n"
+            f"apt-get install -y -q --no-install-recommends {' '.join(packages)} > /tmp/install.log 2>&1 "
+            "|| { tail -n 40 /tmp/install.log; exit 1; }\n"
+            "tail -n 5 /tmp/install.log\n"
+            # what the verdict records as installed on this machine
+            "dpkg-query -W -f='installed ${Package} ${Version}\\n' "
+            + " ".join(ctx.catalog.get(s).package_name for s in role.services) + " 2>/dev/null || true\n")
+
+
+def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
+    script = ""
+    if "mariadb" in role.infrastructure:
+        script += _heredoc("/etc/mysql/mariadb.conf.d/99-stackdeb.cnf",
+                           "[mysqld]\nbind-address = 0.0.0.0\nmax_connections = 500\n")
+        script += "systemctl restart mariadb\n"
+        sql = ""
+        for service in ctx.layout.services:
+            password = ctx.passwords.get(f"db-{service}")
+            sql += (f"CREATE DATABASE IF NOT EXISTS {service};\n"
+                    f"CREATE USER IF NOT EXISTS '{service}'@'%' IDENTIFIED BY '{password}';\n"
+                    f"GRANT ALL PRIVILEGES ON {service}.* TO '{service}'@'%';\n")
+        script += f"mysql <<'STACKDEB_SQL'\n{sql}FLUSH PRIVILEGES;\nSTACKDEB_SQL\necho 'mariadb: databases ready'\n"
+    if "memcached" in role.infrastructure:
+        script += ("sed -i 's/^-l .*/-l 0.0.0.0/' /etc/memcached.conf\n"
+                   "systemctl restart memcached\necho 'memcached: listening'\n")
+    if "rabbitmq" in role.infrastructure:
+        password = ctx.passwords.get("rabbitmq")
+        script += ("rabbitmqctl add_user openstack \"$RABBIT_PASSWORD\" >/dev/null 2>&1 || true\n"
+                   "rabbitmqctl set_permissions openstack '.*' '.*' '.*'\n").replace(
+                       "$RABBIT_PASSWORD", password)
+    return script or "true\n"
+
+
+def service_task(ctx: ClusterContext, service: str) -> str:
+    """Render the configuration, run the setup steps, start the packaged units, and wait
+    until each API answers on its port."""
+    svc = ctx.catalog.get(service)
+    recipe = ctx.recipes[service]
+    values = {"address": ctx.address_of_service(service), "database": ctx.address_with("mariadb"),
+              "memcached": ctx.address_with("memcached"), "keystone": ctx.address_of_service("keystone"),
+              "db_password": ctx.passwords.get(f"db-{service}"), "password": ctx.passwords.get(f"user-{service}")}
+    sections = {name: {k: Template(str(v)).substitute(values) for k, v in (opts or {}).items()}
+                for name, opts in recipe["config"].get("options", {}).items()}
+    if recipe["config"].get("keystone_authtoken"):
+        sections["keystone_authtoken"] = {
+            "www_authenticate_uri": ctx.identity_url, "auth_url": ctx.identity_url,
+            "memcached_servers": f"{values['memcached']}:11211" if values["memcached"] else "",
+            "auth_type": "password", "project_domain_name": "Default", "user_domain_name": "Default",
+            "project_name": "service", "username": service, "password": values["password"],
+            "region_name": REGION}
+    script = _heredoc(recipe["config"]["file"], render_ini(sections), "0640", f"root:{svc.user}")
+    if service == "keystone":
+        script += f"export OS_BOOTSTRAP_PASSWORD={shlex.quote(ctx.passwords.get('admin'))}\n"
+    for step in recipe.get("setup", []):
+        script += Template(step).safe_substitute(values) + "\n"
+    units = [f"{app.name}.service" for app in svc.wsgi_apps] + [f"{d}.service" for d in svc.daemons]
+    if units:
+        script += f"systemctl enable {' '.join(units)} >/dev/null 2>&1\nsystemctl restart {' '.join(units)}\n"
+    port = recipe["endpoint"]["port"]
+    script += (f"for i in $(seq 120); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; sleep 2; done\n"
+               f"curl -s -o /dev/null -w '{service}: port {port} answers HTTP %{{http_code}}\\n' http://127.0.0.1:{port}/"
+               f" || {{ echo '{service}: nothing answers on port {port}'; exit 1; }}\n")
+    return script
+
+
+def units_of(catalog: Catalog, role: Role) -> list[str]:
+    units = [{"mariadb": "mariadb", "memcached": "memcached", "rabbitmq": "rabbitmq-server"}[i]
+             for i in role.infrastructure]
+    for service in role.services:
+        svc = catalog.get(service)
+        units += [app.name for app in svc.wsgi_apps] + list(svc.daemons)
+    return units
+
+
+def units_task(units: list[str]) -> str:
+    """Prints 'unit <name> <state>' for each; fails when one is not active."""
+    return ("rc=0\n" + "".join(f"state=$(systemctl is-active {u}.service || true); echo \"unit {u} $state\"; "
+                               f"[ \"$state\" = active ] || rc=1\n" for u in units) + "exit $rc\n")
+
+
+def logs_task(catalog: Catalog, role: Role) -> str:
+    """Every unit's journal and every service log, for the verdict's logs."""
+    script = ""
+    for unit in units_of(catalog, role):
+        script += f"echo '===== journal: {unit}'; journalctl -u {unit}.service --no-pager -o short-iso -n 400 || true\n"
+    for service in role.services:
+        script += (f"for f in /var/log/{service}/*.log; do [ -e \"$f\" ] || continue; "
+                   f"echo \"===== $f\"; tail -n 400 \"$f\"; done\n")
+    return script or "true\n"

@@ -1,0 +1,66 @@
+"""The verdict: what a cluster run proved, about exactly which build set, signed by the cluster
+stage so that promotion can trust it.
+
+    verdict.json       result, target, build set (generation, InRelease sha256, every package's
+                       name, version and sha256), layout, machines, phases, tests, Tempest's
+                       counts, the failure (machine, phase, log) and where the logs are
+    verdict.json.asc   a detached gpg signature by the cluster key
+
+The cluster key lives in $STACKDEB_VERDICT_HOME (a GnuPG home), by default
+<build>/cluster/gnupg, created on first use; its public key is exported beside it as
+verdict-keyring.gpg, which `stackdeb promote` trusts by default ($STACKDEB_VERDICT_KEYRING
+names another).
+"""
+
+import os
+from pathlib import Path
+
+from builders.errors import StackdebError
+from builders.manifest import read_json, write_json
+from builders.tools import gpg
+
+FORMAT = 1
+KEY_NAME = "stackdeb cluster verdicts <cluster@stackdeb.invalid>"
+
+
+def verdict_home(build_dir: Path) -> Path:
+    return Path(os.environ.get("STACKDEB_VERDICT_HOME") or build_dir / "cluster" / "gnupg")
+
+
+def verdict_keyring(build_dir: Path) -> Path:
+    return Path(os.environ.get("STACKDEB_VERDICT_KEYRING") or build_dir / "cluster" / "verdict-keyring.gpg")
+
+
+def signature_of(path: Path) -> Path:
+    return path.with_name(path.name + ".asc")
+
+
+def write_signed(verdict: dict, path: Path, build_dir: Path) -> None:
+    home = verdict_home(build_dir)
+    key = gpg.ensure_key(home, KEY_NAME)
+    keyring = verdict_keyring(build_dir)
+    if not os.environ.get("STACKDEB_VERDICT_KEYRING"):
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        gpg.export_public(home, key, keyring)
+    write_json(path, {"format": FORMAT, **verdict})
+    gpg.detach_sign(home, key, path, signature_of(path))
+
+
+def read_verified(path: Path, keyring: Path) -> dict:
+    """The verdict, only when its signature verifies against `keyring`."""
+    if not path.is_file():
+        raise StackdebError(f"verdict {path} does not exist")
+    signature = signature_of(path)
+    if not signature.is_file():
+        raise StackdebError(f"verdict {path} has no signature ({signature.name})",
+                            hint="only a verdict written by `stackdeb cluster` is accepted")
+    if not keyring.is_file():
+        raise StackdebError(f"the verdict keyring {keyring} does not exist",
+                            hint="run `stackdeb cluster` once, or set STACKDEB_VERDICT_KEYRING")
+    if not gpg.verify_detached(keyring, signature, path):
+        raise StackdebError(f"verdict {path}: the signature does not verify against {keyring}",
+                            hint="only a verdict written and signed by the cluster stage is accepted")
+    verdict = read_json(path)
+    if not isinstance(verdict, dict) or verdict.get("format") != FORMAT:
+        raise StackdebError(f"verdict {path} is not a stackdeb verdict (format {FORMAT})")
+    return verdict
