@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--keep", action="store_true",
                          help="leave the cluster running after the verdict, until interrupted")
     cluster.add_argument("--json", action="store_true", help="print the verdict on stdout")
+    cluster.add_argument("--report", action="store_true",
+                         help="run nothing: print the last run's result, phases, counts and logs as JSON")
     promote = commands.add_parser("promote", help="copy a tested build set to the tested suite",
                                   description="Copy to the tested suite exactly the build set a verdict of "
                                               "`stackdeb cluster` names, when it passed, its signature verifies "
@@ -240,6 +242,12 @@ def cmd_rollback(args, project: Project) -> None:
 
 
 def cmd_cluster(args, project: Project) -> None:
+    if args.report:
+        import json
+        from builders.cluster.report import latest_verdict, report
+        print(json.dumps(report(latest_verdict(project.build_dir, args.release, args.suite), with_logs=True),
+                         indent=2))
+        return
     from builders.cluster.run import run_cluster
     passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
     if args.json:

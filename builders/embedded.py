@@ -136,7 +136,7 @@ def _git_source(spec: str | None, what: str, basedir: Path, branch_dirs: bool) -
 
 def write_settings(project: Project, basedir: Path, release: str, suite: str, *, releases: str,
                    requirements: str, index_url: str | None, web_port: int, worker_port: int,
-                   poll_interval: int) -> dict:
+                   poll_interval: int, cluster_layout: str = "minimal") -> dict:
     password = secrets.token_urlsafe(16)
     environment = {key: value for key, value in os.environ.items()
                    if key.startswith("STACKDEB_") and key not in ("STACKDEB_RELEASES", "STACKDEB_REQUIREMENTS")}
@@ -154,6 +154,7 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
         "poll_interval": poll_interval,
         "nightly": "03:00",
         "watch": ["all"],
+        "cluster": {"layout": cluster_layout, "promote": "auto"},
         "workers": [{"name": WORKER_NAME, "password": password, "max_builds": 3,
                      "stackdeb": str(Path(sys.executable).parent / "stackdeb"), "environment": environment}],
     }

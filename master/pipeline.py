@@ -1,22 +1,23 @@
 """The builders and how they chain: pipeline -> bundle (lock + bundle) -> one package builder
-per service, in parallel, only for the services that changed -> publish -> cluster.
+per service, in parallel, only for the services that changed -> publish -> images ->
+cluster -> promote (on a pass, unless the settings leave it to release engineers).
 
     pipeline         coordinates one run for one target; holds no stage itself
     bundle           stackdeb lock, stackdeb bundle
     package-<name>   stackdeb package <name>, then its lintian and reproducibility report
     publish          stackdeb publish, then the repository status
-    cluster          placeholder: the test cluster stage does not exist yet
-    promote          stackdeb promote --verdict (forced by a release engineer)
+    images           the suite's discovery system and the target's node image (no-ops when
+                     their inputs did not change)
+    cluster          stackdeb cluster on the settings' layout; its report step shows each phase,
+                     the test counts and the logs
+    promote          stackdeb promote --verdict: triggered by a pass, or forced by an engineer
 """
 
 from buildbot.plugins import schedulers, steps, util
 
 from master.changes import ConstraintsScheduler, DeliverableScheduler, IndexReleaseScheduler
-from master.steps import TARGET, NotBuiltYet, PackageReport, Stackdeb, TriggerPackages, plan_packages
-
-CLUSTER_NOT_BUILT = ("The test cluster stage does not exist yet: the build set stays in the staging suite. "
-                     "A release engineer promotes it with the promote builder and a verdict file "
-                     "(docs/repository.md describes the verdict).")
+from builders.cluster.network import REPO_URL
+from master.steps import TARGET, ClusterReport, PackageReport, Stackdeb, TriggerPackages, plan_packages
 
 # One pipeline at a time: the stages of two runs would otherwise share build outputs.
 PIPELINE_LOCK = util.MasterLock("pipeline")
@@ -38,6 +39,7 @@ def _flag(name: str, option: str):
 def builder_configs(settings, catalog) -> list:
     workers = [w.name for w in settings.workers]
     services = [svc.name for svc in catalog]
+    cluster_on = settings.cluster_layout != "none"     # none: build and publish only; promote by hand
 
     def builder(name, factory, description, **kwargs):
         return util.BuilderConfig(name=name, workernames=workers, factory=factory,
@@ -54,8 +56,29 @@ def builder_configs(settings, catalog) -> list:
         steps.Trigger(name="publish", schedulerNames=["publish"], waitForFinish=True, haltOnFailure=True,
                       doStepIf=lambda step: step.getProperty("publish", True),
                       set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
-        steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True,
-                      doStepIf=lambda step: step.getProperty("publish", True)),
+        steps.Trigger(name="images", schedulerNames=["images"], waitForFinish=True, haltOnFailure=True,
+                      doStepIf=lambda step: step.getProperty("publish", True) and cluster_on,
+                      hideStepIf=lambda results, step: not cluster_on,
+                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+        steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True, haltOnFailure=True,
+                      doStepIf=lambda step: step.getProperty("publish", True) and cluster_on,
+                      descriptionDone="cluster" if cluster_on else "no cluster (cluster.layout: none): nothing is promoted",
+                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+    ])
+    images = util.BuildFactory([
+        Stackdeb("image", "discovery", "--suite", util.Property("suite"), name="discovery",
+                 description="discovery live system"),
+        Stackdeb("image", "node", *TARGET, "--repo-url", REPO_URL, name="node", description="node image"),
+    ])
+    cluster = util.BuildFactory([
+        Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster",
+                 description=f"cluster ({settings.cluster_layout})", haltOnFailure=False),
+        ClusterReport(),
+        steps.Trigger(name="promote", schedulerNames=["promote-tested"], waitForFinish=True, haltOnFailure=True,
+                      doStepIf=lambda step: (settings.promote == "auto"
+                                             and step.getProperty("cluster_result") == "pass"),
+                      set_properties={"release": util.Property("release"), "suite": util.Property("suite"),
+                                      "verdict": util.Property("verdict")}),
     ])
     bundle = util.BuildFactory([
         Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving"),
@@ -81,8 +104,9 @@ def builder_configs(settings, catalog) -> list:
             PackageReport(svc.name),
         ]), f"stackdeb package {svc.name}: {svc.package_name}", tags=["package"]) for svc in catalog),
         builder("publish", publish, "stackdeb publish: the build set into the staging suite"),
-        builder("cluster", util.BuildFactory([NotBuiltYet("cluster", CLUSTER_NOT_BUILT)]),
-                "placeholder: the test cluster stage is not built yet"),
+        builder("images", images, "stackdeb image discovery and node: what the cluster boots"),
+        builder("cluster", cluster, f"stackdeb cluster --layout {settings.cluster_layout}: a throwaway cluster, "
+                                    "smoke tests, a signed verdict"),
         builder("promote", promote, "stackdeb promote: staging to tested, given a passing verdict"),
     ]
     return configs
@@ -104,7 +128,9 @@ def scheduler_configs(settings, catalog) -> list:
         schedulers.Triggerable(name="bundle", builderNames=["bundle"]),
         *(schedulers.Triggerable(name=f"package-{name}", builderNames=[f"package-{name}"]) for name in services),
         schedulers.Triggerable(name="publish", builderNames=["publish"]),
+        schedulers.Triggerable(name="images", builderNames=["images"]),
         schedulers.Triggerable(name="cluster", builderNames=["cluster"]),
+        schedulers.Triggerable(name="promote-tested", builderNames=["promote"]),
         schedulers.ForceScheduler(
             name="build", label="Build a target", buttonName="Build", builderNames=["pipeline"],
             codebases=no_source, reason=util.StringParameter(name="reason", label="Reason", default="forced"),
@@ -119,7 +145,7 @@ def scheduler_configs(settings, catalog) -> list:
             name="promote", label="Promote staging to tested", buttonName="Promote", builderNames=["promote"],
             codebases=no_source, reason=util.StringParameter(name="reason", label="Reason", default="promote"),
             properties=[*_target_parameters(settings),
-                        util.StringParameter(name="verdict", label="Verdict file (JSON, on the worker)",
+                        util.StringParameter(name="verdict", label="Verdict file (verdict.json of a cluster run, on the worker)",
                                              required=True, size=60)]),
         DeliverableScheduler("new-release", settings.targets, catalog, settings.watched, settings.basedir),
         ConstraintsScheduler("new-constraints", settings.targets),

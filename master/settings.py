@@ -61,10 +61,12 @@ class Settings:
     nightly: tuple[int, int] | None     # hour, minute
     watched: list[str]                  # services whose new releases start builds
     workers: list[WorkerSettings]
+    cluster_layout: str = "minimal"     # the layout the cluster builder runs
+    promote: str = "auto"               # auto: a passing cluster run promotes; manual: engineers do
 
 
 KNOWN_KEYS = {"title", "url", "web_port", "worker_port", "database", "users_file", "targets",
-              "sources", "poll_interval", "nightly", "watch", "workers"}
+              "sources", "poll_interval", "nightly", "watch", "workers", "cluster"}
 
 
 def load_settings(basedir: Path, catalog: Catalog) -> Settings:
@@ -112,6 +114,12 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     if bad:
         fail(f"watch: unknown service {', '.join(bad)} (catalog services: {', '.join(names)})")
     workers = [_worker(entry, fail) for entry in data.get("workers") or fail("workers is missing")]
+    cluster = data.get("cluster") or {}
+    if not isinstance(cluster, dict) or set(cluster) - {"layout", "promote"}:
+        fail(f"cluster: expected layout and promote, got {cluster!r}")
+    promote = str(cluster.get("promote", "auto"))
+    if promote not in ("auto", "manual"):
+        fail(f"cluster.promote: auto or manual, got {promote!r}")
     return Settings(
         basedir=basedir, title=str(data.get("title", "stackdeb")),
         url=str(data.get("url", "http://127.0.0.1:8010/")),
@@ -121,7 +129,8 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         users_file=users_file, targets=targets,
         releases_url=str(sources["releases"]), requirements_url=str(sources["requirements"]),
         index_url=sources.get("index_url"), poll_interval=int(data.get("poll_interval", 300)),
-        nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers)
+        nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers,
+        cluster_layout=str(cluster.get("layout", "minimal")), promote=promote)
 
 
 def _worker(entry, fail) -> WorkerSettings:

@@ -4,9 +4,11 @@ Worker properties say where stackdeb is (`stackdeb`) and its environment (`stack
 build properties say what to build (`release`, `suite`, `services`, `rebuild`, `publish`).
 """
 
+import json
+
 from buildbot.plugins import steps, util
 from buildbot.process import buildstep, logobserver
-from buildbot.process.results import SKIPPED, SUCCESS
+from buildbot.process.results import FAILURE, SUCCESS
 from twisted.internet import defer
 
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
@@ -113,18 +115,57 @@ class TriggerPackages(steps.Trigger):
                 else f"packages failed among: {', '.join(wanted)}"}
 
 
-class NotBuiltYet(buildstep.BuildStep):
-    """A placeholder for a pipeline stage that does not exist yet: says so, does nothing."""
+class ClusterReport(steps.ShellCommand):
+    """`stackdeb cluster --report`: the last run's verdict as data. Each phase becomes a step
+    of its own (with its time and result), the consoles, journals and Tempest's output are
+    attached as logs, and `cluster_result` and `verdict` become build properties."""
 
-    def __init__(self, stage: str, explanation: str, **kwargs):
-        super().__init__(name=stage, **kwargs)
-        self.explanation = explanation
+    def __init__(self, **kwargs):
+        kwargs.setdefault("env", util.Property("stackdeb_env", default={}))
+        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "cluster", "--report", *TARGET],
+                         name="report", alwaysRun=True, haltOnFailure=True, **kwargs)
+        self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)
+        self.addLogObserver("stdio", self.output)
+        self.summary = None
 
     @defer.inlineCallbacks
     def run(self):
-        yield self.addCompleteLog("not built yet", self.explanation + "\n")
-        self.descriptionDone = [f"{self.name} stage: not built yet"]
-        return SKIPPED
+        result = yield super().run()
+        if result != SUCCESS:
+            return result
+        try:
+            report = json.loads(self.output.getStdout())
+        except ValueError:
+            return FAILURE
+        counts = report["tests"]
+        self.summary = (f"{report['result'].upper()}: {counts['passed']} passed, {counts['failed']} failed, "
+                        f"{counts['skipped']} skipped (tempest {report['tempest'].get('passed', 0)} passed)")
+        failure = report.get("failure")
+        if failure:
+            where = ", ".join(x for x in (failure.get("service"), failure.get("machine")) if x)
+            self.summary += f"; {failure['phase']}{' (' + where + ')' if where else ''}: {failure['message']}"
+        self.setProperty("cluster_result", report["result"], "ClusterReport")
+        self.setProperty("verdict", report["verdict"], "ClusterReport")
+        self.setProperty("cluster_tests", counts, "ClusterReport")
+        for name, entry in sorted(report["logs"].items()):
+            if "tail" in entry:
+                yield self.addCompleteLog(name, f"{entry['path']} (last lines)\n{entry['tail']}\n")
+        self.build.addStepsAfterCurrentStep([ClusterPhase(p) for p in report["phases"]])
+        return SUCCESS if report["result"] == "pass" else FAILURE
 
     def getResultSummary(self):
-        return {"step": f"{self.name} stage: not built yet"}
+        return {"step": self.summary[:250]} if self.summary else super().getResultSummary()
+
+
+class ClusterPhase(buildstep.BuildStep):
+    """One phase of the cluster run, as the verdict recorded it."""
+
+    def __init__(self, phase: dict, **kwargs):
+        super().__init__(name=f"phase {phase['name']}", **kwargs)
+        self.phase = phase
+
+    def run(self):
+        return defer.succeed(SUCCESS if self.phase["result"] == "passed" else FAILURE)
+
+    def getResultSummary(self):
+        return {"step": f"{self.phase['name']}: {self.phase['result']} in {self.phase['seconds']:.0f}s"}

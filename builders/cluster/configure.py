@@ -164,10 +164,25 @@ def service_task(ctx: ClusterContext, service: str) -> str:
     if units:
         script += f"systemctl enable {' '.join(units)} >/dev/null 2>&1\nsystemctl restart {' '.join(units)}\n"
     port = recipe["endpoint"]["port"]
-    script += (f"for i in $(seq 120); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; sleep 2; done\n"
-               f"curl -s -o /dev/null -w '{service}: port {port} answers HTTP %{{http_code}}\\n' http://127.0.0.1:{port}/"
-               f" || {{ echo '{service}: nothing answers on port {port}'; exit 1; }}\n")
+    script += API_WAIT.format(service=service, port=port, units=" ".join(units), logs=f"/var/log/{service}/*.log")
     return script
+
+
+# Until the API answers HTTP (any status), for 10 minutes at most; then what systemd and the
+# service's own log say, for the failure's log.
+API_WAIT = """\
+end=$(( $(date +%s) + 600 ))
+until code=$(curl -s -o /dev/null --max-time 15 -w '%{{http_code}}' http://127.0.0.1:{port}/) && [ "$code" != 000 ]; do
+    if [ "$(date +%s)" -ge "$end" ]; then
+        echo "{service}: nothing answers HTTP on port {port} after 600s"
+        systemctl status --no-pager --lines=20 {units} || true
+        tail -n 40 {logs} 2>/dev/null || true
+        exit 1
+    fi
+    sleep 3
+done
+echo "{service}: port {port} answers HTTP $code"
+"""
 
 
 def units_of(catalog: Catalog, role: Role) -> list[str]:

@@ -10,7 +10,7 @@ from builders.cluster.layout import Role
 from builders.tools import qemu
 
 
-@dataclass
+@dataclass(eq=False)          # a machine is itself: hashed by identity
 class Machine:
     index: int
     serial: str

@@ -22,10 +22,14 @@ BRIDGE = "br0"
 SUBNET = "10.77.0"            # private to the namespace: every run has its own
 SERVER = f"{SUBNET}.1"
 PORTS = {"files": 8080, "tasks": 8081, "inventory": 8700, "apt": 3142}
+# Where nodes find the repository on every cluster network (the node image is built with it;
+# a run serves the generation under test there).
+REPO_URL = f"http://{SERVER}:{PORTS['files']}/repo/"
 
 
 def machine_address(index: int) -> str:
-    return f"{SUBNET}.{11 + index}"
+    """machine1 is .11, machine2 .12 ..."""
+    return f"{SUBNET}.{10 + index}"
 
 
 def remove_stale() -> None:

@@ -137,6 +137,11 @@ def run_cluster(project: Project, release: str, suite_name: str, layout_spec: st
         except StackdebError as exc:
             run.failure = {"phase": run.current, "machine": None, "service": None, "message": exc.message,
                            "log": None}
+        except Exception as exc:     # a bug of ours: still a failing verdict and a full teardown
+            import traceback
+            (run.dir / "error.log").write_text(traceback.format_exc())
+            run.failure = {"phase": run.current, "machine": None, "service": None,
+                           "message": f"internal error: {exc!r}", "log": str(run.dir / "error.log")}
         except KeyboardInterrupt:
             interrupted = True
             run.failure = {"phase": run.current, "machine": None, "service": None,
@@ -170,10 +175,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_port(low: int = 3142, high: int = 32767) -> int:
+    """A free port on 127.0.0.1 below 32768: apt-cacher-ng 3.7 cannot bind a port above."""
+    for port in range(low, high):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise StackdebError(f"no free port on 127.0.0.1 between {low} and {high}")
 
 
 def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
@@ -220,7 +231,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
     by_role = {m.role: m for m in run.machines}
     ctx = configure.ClusterContext(
         layout, catalog, recipes, {role: m.address for role, m in by_role.items()}, net.SERVER,
-        f"http://{net.SERVER}:{net.PORTS['files']}/repo/", f"http://{net.SERVER}:{net.PORTS['apt']}/",
+        net.REPO_URL, f"http://{net.SERVER}:{net.PORTS['apt']}/",
         run.build_set["suite"], passwords)
     roles = {r.name: r for r in layout.roles}
     tasks_url = f"http://{net.SERVER}:{net.PORTS['tasks']}/tasks"
@@ -230,6 +241,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             machine.boot_node(network.run_prefix(), accel, node_image, f"{tasks_url}/{machine.serial}")
         _run_tasks(run, board, {m: configure.prepare_task(ctx, roles[m.role], m.hostname) for m in run.machines},
                    "prepare", TIMEOUTS["node"])
+    collect = True
     try:
         _write_secrets(run.dir / "secrets.json", passwords)
         with run.phase("install"):
@@ -242,8 +254,12 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             _configure(run, board, ctx, by_role, network)
         with run.phase("smoke"):
             _smoke(run, board, ctx, by_role, network, recipes)
+    except KeyboardInterrupt:
+        collect = False          # interrupted: tear down now, do not wait for the nodes
+        raise
     finally:
-        _collect_logs(run, board, catalog, roles)
+        if collect:
+            _collect_logs(run, board, catalog, roles)
         _write_secrets(run.dir / "secrets.json", passwords)
 
 
@@ -302,12 +318,13 @@ def _run_tasks(run: Run, board: TaskBoard, scripts: dict, name: str, timeout: fl
     tasks = {machine: board.submit(machine.serial, name, script) for machine, script in scripts.items()}
     outputs = {}
     for machine, task in tasks.items():
-        result = board.wait(task, timeout)
+        result = board.wait(task, timeout, machine.running)
         where = board.log_path(task)
         if result is None:
             console = machine.console("node")
-            raise PhaseFailed(f"{machine.name} ({machine.role}): task {name} did not finish within {timeout:.0f}s",
-                              machine.name, where if where.exists() else console, service)
+            why = f"did not finish within {timeout:.0f}s" if machine.running() else "was cut short: the VM stopped"
+            raise PhaseFailed(f"{machine.name} ({machine.role}): task {name} {why}", machine.name,
+                              where if where.exists() else console, service)
         if result.rc != 0:
             tail = " | ".join(result.output.strip().splitlines()[-3:])
             raise PhaseFailed(f"{machine.name} ({machine.role}): {name} failed (exit {result.rc}): {tail}",
@@ -335,7 +352,7 @@ def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
     pending = [(by_role[layout.role_of(s).name], s, board.submit(by_role[layout.role_of(s).name].serial, s,
                                                                   configure.service_task(ctx, s))) for s in others]
     for machine, service, task in pending:
-        result = board.wait(task, TIMEOUTS["configure"])
+        result = board.wait(task, TIMEOUTS["configure"], machine.running)
         if result is None or result.rc != 0:
             tail = " | ".join((result.output if result else "").strip().splitlines()[-3:]) or "no answer"
             raise PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: {tail}",
@@ -348,7 +365,7 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
         machine = by_role[role.name]
         units = configure.units_of(catalog, role)
         task = board.submit(machine.serial, "units", configure.units_task(units))
-        result = board.wait(task, TIMEOUTS["logs"])
+        result = board.wait(task, TIMEOUTS["logs"], machine.running)
         states = dict(line.split()[1:3] for line in (result.output if result else "").splitlines()
                       if line.startswith("unit ") and len(line.split()) >= 3)
         owner = {u: s for s in role.services for u in configure.units_of(catalog, _only(role, s))}
@@ -394,7 +411,7 @@ def _collect_logs(run: Run, board: TaskBoard, catalog, roles: dict) -> None:
     tasks = {m: board.submit(m.serial, "logs", configure.logs_task(catalog, roles[m.role]))
              for m in run.machines if m.running() and m.role}
     for machine, task in tasks.items():
-        if board.wait(task, TIMEOUTS["logs"]) is not None:
+        if board.wait(task, TIMEOUTS["logs"], machine.running) is not None:
             run.logs[f"{machine.name}-journals"] = str(board.log_path(task))
 
 

@@ -61,12 +61,13 @@ class TaskBoard:
             self.queues.setdefault(machine, deque()).append(task)
             return task
 
-    def wait(self, task: Task, timeout: float) -> TaskResult | None:
-        """The task's result, or None when it did not finish in time."""
+    def wait(self, task: Task, timeout: float, alive=lambda: True) -> TaskResult | None:
+        """The task's result, or None when it did not finish in time or `alive()` turned
+        false (the machine is off: nothing will answer)."""
         deadline = time.monotonic() + timeout
         with self.changed:
-            while task.result is None and time.monotonic() < deadline:
-                self.changed.wait(min(5, max(0.1, deadline - time.monotonic())))
+            while task.result is None and time.monotonic() < deadline and alive():
+                self.changed.wait(min(2, max(0.1, deadline - time.monotonic())))
         return task.result
 
     def next_for(self, machine: str) -> Task | None:

@@ -73,7 +73,8 @@ def boot(kernel: Path | None, initrd: Path | None, append: str, console: Path, *
     else:
         args += ["-nic", "none"]
     binary = tools.find("qemu-system-x86_64")
-    log.info(f"$ {' '.join([*prefix[1:], 'qemu-system-x86_64', *args])}")
+    shown = [Path(prefix[0]).name, *prefix[1:]] if prefix else []
+    log.info(f"$ {' '.join([*shown, 'qemu-system-x86_64', *args])}")
     process = subprocess.Popen([*prefix, binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     return VM(process, console)
@@ -132,6 +133,6 @@ def write_image(image: Path, disk: Path, size_gb: int) -> None:
               fix="check free disk space", action="writing the node image")
     with open(disk, "r+b") as handle:
         handle.truncate(size_gb * 2**30)
-    tools.run("e2fsck", ["-f", "-y", "-p", str(disk)], what=str(disk), fix="rebuild the node image",
+    tools.run("e2fsck", ["-f", "-y", str(disk)], what=str(disk), fix="rebuild the node image",
               ok_codes=(0, 1))
     tools.run("resize2fs", [str(disk)], what=str(disk), fix="rebuild the node image")

@@ -1,0 +1,42 @@
+"""The last verdict of a target, as data for whoever drives the stage (Buildbot's steps):
+result, phases, counts, the failure, and the logs with their last lines."""
+
+from pathlib import Path
+
+from builders.errors import StackdebError
+from builders.manifest import read_json
+
+LOG_TAIL_LINES = 300
+
+
+def runs_dir(build_dir: Path, release: str, suite: str) -> Path:
+    return build_dir / "cluster" / f"{release}-{suite}"
+
+
+def latest_verdict(build_dir: Path, release: str, suite: str) -> Path:
+    path = runs_dir(build_dir, release, suite) / "latest" / "verdict.json"
+    if not path.is_file():
+        raise StackdebError(f"no cluster run for {release}/{suite} yet",
+                            hint=f"stackdeb cluster --release {release} --suite {suite}")
+    return path
+
+
+def report(verdict_path: Path, with_logs: bool) -> dict:
+    verdict = read_json(verdict_path) or {}
+    tests = verdict.get("tests", [])
+    summary = {
+        "verdict": str(verdict_path.resolve()), "result": verdict.get("result"),
+        "generation": (verdict.get("build_set") or {}).get("generation"),
+        "layout": (verdict.get("layout") or {}).get("name"),
+        "phases": verdict.get("phases", []), "tempest": verdict.get("tempest", {}),
+        "tests": {k: sum(1 for t in tests if t["result"] == k) for k in ("passed", "failed", "skipped")},
+        "failure": verdict.get("failure"), "logs": {},
+    }
+    for name, path in (verdict.get("logs") or {}).items():
+        file = Path(path)
+        if with_logs and file.is_file():
+            lines = file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            summary["logs"][name] = {"path": path, "tail": "\n".join(lines)}
+        else:
+            summary["logs"][name] = {"path": path}
+    return summary

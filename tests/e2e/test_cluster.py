@@ -1,0 +1,149 @@
+"""The test cluster, for real: keystone, glance and placement built and published, then two
+VMs under qemu (TCG here) discovered over iPXE, given roles, installed from staging,
+configured and smoke-tested with Tempest from outside; a passing verdict promotes them. Then
+the same with a glance broken on purpose: a failing verdict that names glance, and nothing is
+promoted.
+
+Everything the VMs reach is on the run's own network namespace (see builders/cluster/);
+this test reaches the repository on 127.0.0.1 only.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders import PROJECT_DIR
+from builders.chroot import runtime_chroot
+from builders.cluster.network import REPO_URL
+from builders.fileserver import start_file_server
+from builders.project import Project
+from builders.targets import get_suite
+from builders.tools.namespace import Bind, run_in_chroot
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+TESTED = "bookworm-2026.1"
+SERVICES = ("venv-keystone", "venv-glance", "venv-placement")
+
+APT_CLIENT = """\
+cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+printf 'Types: deb\\nURIs: {url}\\nSuites: {suite}\\nComponents: main\\nSigned-By: {keyring}\\n' \\
+    > /etc/apt/sources.list.d/stackdeb.sources
+apt-get update -qq
+for p in {packages}; do echo "candidate $p $(apt-cache policy $p | sed -n 's/ *Candidate: //p')"; done
+"""
+
+
+def stackdeb(env, *args):
+    return subprocess.run([sys.executable, "-m", "builders.cli", *args], env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def target(real_packages, tmp_path_factory):
+    """The packages published to the staging suite of a repository of this module, and the
+    images built for it (the node image trusts that repository's key)."""
+    work = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, "STACKDEB_BUILD_DIR": str(real_packages), "STACKDEB_REPO_DIR": str(work / "repo")}
+    debs = sorted(str(p) for p in (real_packages / "packages/2026.1-bookworm").glob("*/venv-*.deb"))
+    for args in (["publish", *debs], ["image", "discovery"], ["image", "node", "--repo-url", REPO_URL]):
+        result = stackdeb(env, *args)
+        assert result.returncode == 0, (args, result.stderr[-4000:])
+    yield env, work / "repo"
+    for home in (work / "repo/gnupg", real_packages / "cluster/gnupg"):
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True)
+
+
+def leftovers() -> list[str]:
+    """Namespaces, VMs, DHCP servers and proxies of cluster runs still around."""
+    found = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+             if n.startswith("stackdeb-")]
+    for name in ("qemu-system-x86", "dnsmasq", "apt-cacher-ng"):
+        if subprocess.run(["pgrep", name], capture_output=True).returncode == 0:
+            found.append(name)
+    return found
+
+
+def verdict_of(env) -> tuple[dict, str]:
+    report = json.loads(stackdeb(env, "cluster", "--report").stdout)
+    return json.loads(Path(report["verdict"]).read_text()), report["verdict"]
+
+
+def tested_versions(repo: Path) -> dict[str, str]:
+    """What an apt client of the tested suite sees as candidates, from a clean chroot."""
+    server = start_file_server(repo / "public")
+    script = APT_CLIENT.format(url=f"http://127.0.0.1:{server.server_address[1]}/", suite=TESTED,
+                               keyring="/usr/share/keyrings/stackdeb-archive-keyring.gpg", packages=" ".join(SERVICES))
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    try:
+        out = run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True, what="the apt client", fix="",
+                            binds=[Bind(repo / "public", "/stackdeb/public")])
+    finally:
+        server.shutdown()
+    return {line.split()[1]: line.split()[2] for line in out.splitlines() if line.startswith("candidate ")}
+
+
+def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
+    env, repo = target
+    assert tested_versions(repo) == {name: "(none)" for name in SERVICES}
+    result = stackdeb(env, "cluster", "--layout", "minimal")
+    assert leftovers() == []
+    assert result.returncode == 0, result.stderr[-5000:]
+    verdict, path = verdict_of(env)
+    assert verdict["result"] == "pass" and verdict["failure"] is None
+    staged = {p["name"]: p["version"] for p in verdict["build_set"]["packages"]}
+    roles = {m["role"]: m for m in verdict["machines"]}
+    assert set(roles) == {"controller", "image"}
+    assert roles["controller"]["installed"] == {"venv-keystone": staged["venv-keystone"],
+                                                "venv-placement": staged["venv-placement"]}
+    assert roles["image"]["installed"] == {"venv-glance": staged["venv-glance"]}
+    passed = [t for t in verdict["tests"] if t["source"] == "tempest" and t["result"] == "passed"]
+    assert len([t for t in passed if t["service"] == "keystone"]) >= 5, verdict["tempest"]
+    assert len([t for t in passed if t["service"] == "glance"]) >= 2, verdict["tempest"]
+    assert verdict["tempest"]["failed"] == 0
+    own = {t["name"]: t["result"] for t in verdict["tests"] if t["source"] == "stackdeb"}
+    assert own["stackdeb.placement.resource_provider_create_list"] == "passed"
+    assert own["stackdeb.unit_active.glance-api"] == "passed"
+    assert [p["name"] for p in verdict["phases"]] == ["network", "boot", "report", "assign", "image", "install",
+                                                      "configure", "smoke"]
+    for name in ("machine1-discovery-console", "machine2-node-console", "tempest", "machine2-journals"):
+        assert os.path.getsize(verdict["logs"][name]) > 0, name
+    assert os.stat(Path(path).parent / "secrets.json").st_mode & 0o777 == 0o600
+    promoted = stackdeb(env, "promote", "--verdict", path)
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    assert tested_versions(repo) == {name: staged[name] for name in SERVICES}
+
+
+def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target, tmp_path):
+    env, repo = target
+    before = tested_versions(repo)
+    root = tmp_path / "project"
+    for folder in ("packaging", "requirements-bundles"):
+        shutil.copytree(PROJECT_DIR / folder, root / folder)
+    catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
+    catalog["glance"]["revision"] = catalog["glance"].get("revision", 1) + 1
+    catalog["glance"]["wsgi_apps"]["glance-api"]["module"] = "glance.wsgi.no_such_module"
+    (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
+    broken = {**env, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(tmp_path / "build")}
+    for args in (["bundle"], ["package", "glance", "--no-lintian"]):
+        result = stackdeb(broken, *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+    deb = next((tmp_path / "build/packages/2026.1-bookworm/glance").glob("venv-glance_*.deb"))
+    published = stackdeb(env, "publish", str(deb))
+    assert published.returncode == 0, published.stderr[-3000:]
+    result = stackdeb(env, "cluster", "--layout", "minimal")
+    assert leftovers() == []
+    assert result.returncode == 1 and "the cluster tests failed" in result.stderr, result.stderr[-3000:]
+    verdict, path = verdict_of(env)
+    failure = verdict["failure"]
+    assert verdict["result"] == "fail" and failure["service"] == "glance" and failure["phase"] == "configure", failure
+    assert failure["machine"] == next(m["name"] for m in verdict["machines"] if m["role"] == "image")
+    assert os.path.getsize(failure["log"]) > 0
+    refused = stackdeb(env, "promote", "--verdict", path)
+    assert refused.returncode == 1 and "is not a passing verdict" in refused.stderr, refused.stderr
+    assert tested_versions(repo) == before

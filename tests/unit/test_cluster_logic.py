@@ -1,0 +1,139 @@
+"""The cluster stage's own logic: layouts, role matching, rendered tasks, smoke results."""
+
+import pytest
+
+from builders import PROJECT_DIR
+from builders.catalog import load_catalog
+from builders.cluster import configure, smoke
+from builders.cluster.layout import assign_roles, load_layout
+from builders.errors import StackdebError
+
+CATALOG = load_catalog(PROJECT_DIR / "packaging/services.yaml")
+
+
+def report(serial, memory_mb, cpus=2, disk_gb=6):
+    return {"machine": serial, "report": {"memory": {"total_bytes": int(memory_mb * 0.95) * 2**20},
+                                          "cpu": {"count": cpus},
+                                          "disks": [{"size_bytes": disk_gb * 2**30}]}}
+
+
+def test_the_project_layouts_load():
+    minimal = load_layout("minimal", CATALOG)
+    assert [r.name for r in minimal.roles] == ["controller", "image"]
+    assert minimal.role_of("glance").name == "image" and minimal.role_with("mariadb").name == "controller"
+    assert set(load_layout("full", CATALOG).services) == {svc.name for svc in CATALOG}
+
+
+def test_roles_go_to_the_machines_that_fit_them():
+    layout = load_layout("minimal", CATALOG)
+    given = assign_roles(layout, [report("small", 1024), report("big", 2048)])
+    assert given == {"big": "controller", "small": "image"}
+
+
+def test_a_role_that_no_machine_fits_is_a_clear_error():
+    layout = load_layout("minimal", CATALOG)
+    with pytest.raises(StackdebError, match="no discovered machine fits role controller .2048 MiB"):
+        assign_roles(layout, [report("a", 1024), report("b", 1024)])
+    with pytest.raises(StackdebError, match="fits role image"):
+        assign_roles(layout, [report("a", 4096)])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("roles: []", "expected a mapping with 'roles'"),
+    ("roles: {a: {services: [nosuch]}}", "unknown service 'nosuch'"),
+    ("roles: {a: {services: [keystone], hardware: {memory_mb: 1}}}", "hardware.memory_mb must be a whole number >= 512"),
+    ("roles: {a: {services: [keystone], colour: red}}", "unknown keys: colour"),
+    ("roles: {a: {services: [keystone]}}", "no role has mariadb"),
+    ("roles: {a: {infrastructure: [mariadb], services: [glance]}}", "no role has it"),
+    ("roles: {a: {infrastructure: [oracle]}}", "unknown infrastructure oracle"),
+    ("roles: {a: {infrastructure: [mariadb], services: [keystone]}, b: {services: [keystone]}}",
+     "keystone is in both roles a and b"),
+    ("roles: [unclosed", "not valid YAML"),
+])
+def test_malformed_layouts_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(StackdebError, match=message):
+        load_layout(str(path), CATALOG)
+
+
+def test_unknown_layouts_and_services_without_a_recipe_are_refused():
+    with pytest.raises(StackdebError, match="unknown layout 'huge'"):
+        load_layout("huge", CATALOG)
+    with pytest.raises(StackdebError, match="no cluster recipe for nova, cinder, .*neutron"):
+        configure.check_recipes(load_layout("full", CATALOG), configure.load_recipes())
+    configure.check_recipes(load_layout("minimal", CATALOG), configure.load_recipes())
+
+
+def context():
+    layout = load_layout("minimal", CATALOG)
+    return configure.ClusterContext(layout, CATALOG, configure.load_recipes(),
+                                    {"controller": "10.77.0.11", "image": "10.77.0.12"}, "10.77.0.1",
+                                    "http://10.77.0.1:8080/repo/", "http://10.77.0.1:3142/",
+                                    "bookworm-2026.1-staging", configure.Secrets())
+
+
+def test_glance_is_configured_against_the_other_machines_database_and_keystone():
+    ctx = context()
+    script = configure.service_task(ctx, "glance")
+    password = ctx.passwords.get("db-glance")
+    assert f"connection = mysql+pymysql://glance:{password}@10.77.0.11/glance" in script
+    assert "www_authenticate_uri = http://10.77.0.11:5000/v3" in script
+    assert f"password = {ctx.passwords.get('user-glance')}" in script
+    assert "install -m 0640 -o root -g glance" in script
+    assert "systemctl restart glance-api.service" in script
+    assert ctx.endpoint("glance") == "http://10.77.0.12:9292"
+
+
+def test_the_bootstrap_password_never_reaches_a_command_line():
+    ctx = context()
+    script = configure.service_task(ctx, "keystone")
+    admin = ctx.passwords.get("admin")
+    lines_with_password = [line for line in script.splitlines() if admin in line]
+    assert lines_with_password == [f"export OS_BOOTSTRAP_PASSWORD={admin}"]
+    assert "--bootstrap-public-url http://10.77.0.11:5000/v3/" in script
+
+
+def test_the_node_installs_from_the_run_repository_through_the_proxy():
+    ctx = context()
+    prepare = configure.prepare_task(ctx, ctx.layout.roles[0], "controller-1")
+    assert 'Acquire::http::Proxy "http://10.77.0.1:3142/";' in prepare
+    assert 'Acquire::http::Proxy::10.77.0.1 "DIRECT";' in prepare
+    assert "URIs: http://10.77.0.1:8080/repo/\nSuites: bookworm-2026.1-staging" in prepare
+    install = configure.install_task(ctx, ctx.layout.roles[0])
+    assert "mariadb-server memcached venv-keystone venv-placement" in install
+    infrastructure = configure.infrastructure_task(ctx, ctx.layout.roles[0])
+    for service in ("keystone", "placement", "glance"):
+        assert f"CREATE DATABASE IF NOT EXISTS {service};" in infrastructure
+    assert configure.units_of(CATALOG, ctx.layout.roles[0]) == ["mariadb", "memcached", "keystone-api", "placement-api"]
+
+
+# as subunit2csv prints it
+CSV = """test,status,start_time,stop_time
+"tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token[id-1,smoke]",success,2026-11-22 10:00:00+00:00,2026-11-22 10:00:01.500000+00:00
+"tempest.api.image.v2.test_images.BasicOperationsImagesTest.test_delete_image[id-2,smoke]",fail,2026-11-22 10:00:00+00:00,2026-11-22 10:00:02+00:00
+"tempest.api.image.v2.test_images.ImportImagesTest.test_image_import[id-3,smoke]",skip,2026-11-22 10:00:00+00:00,2026-11-22 10:00:00+00:00
+"""
+
+
+def test_tempest_results_are_attributed_to_services():
+    results = smoke.parse_subunit_csv(CSV, {"identity": "keystone", "image": "glance"})
+    assert [(r.service, r.result, r.seconds) for r in results] == [
+        ("keystone", "passed", 1.5), ("glance", "failed", 2.0), ("glance", "skipped", 0.0)]
+    assert results[0].name == "tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token"
+
+
+def test_a_service_whose_tests_were_all_skipped_does_not_pass_its_floor():
+    results = [smoke.TestResult("a", "glance", "skipped", 0, "tempest"),
+               smoke.TestResult("b", "glance", "passed", 0, "stackdeb"),
+               smoke.TestResult("c", "keystone", "passed", 0, "tempest")]
+    assert smoke.floor_failures(results, {"glance": 2, "keystone": 1}) == [
+        "only 1 tests ran for glance (at least 2 must)"]
+
+
+def test_tempest_config_marks_only_deployed_services_available():
+    conf = smoke.tempest_conf("http://10.77.0.11:5000/v3", "pw", [{"type": "identity"}, {"type": "image"}],
+                              "RegionOne", PROJECT_DIR)
+    assert "glance = true" in conf and "nova = false" in conf and "neutron = false" in conf
+    assert "swift = false" in conf and "uri_v3 = http://10.77.0.11:5000/v3" in conf
+    assert smoke.tempest_regex(["image", "identity"]) == r"^tempest\.api\.(identity|image)\..*\[.*\bsmoke\b.*\]"
