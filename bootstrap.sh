@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium                                               # tests: a screenshot of the web UI
   sudo debootstrap qemu-utils squashfs-tools             # images: diskimage-builder, the live system
   qemu-system-x86 ipxe-qemu socat                        # booting them (socat: the VMs' only way out)
+  iproute2 dnsmasq-base apt-cacher-ng e2fsprogs          # the test cluster: namespace, DHCP, apt proxy
   shellcheck                                             # tests: the agent is shellcheck-clean
 )
 deps_only=0

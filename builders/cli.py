@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--worker-port", type=int, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
     master.add_argument("--poll-interval", type=int, default=300, help="seconds between polls (default: %(default)s)")
     master.add_argument("--no-kick-off", action="store_true", help="start without building")
+    master.add_argument("--cluster-layout", default="minimal",
+                        help="start: the layout the cluster builder runs, or none to stop at staging "
+                             "(written to master.yaml on first start; default: %(default)s)")
     master.add_argument("--wait", action="store_true", help="follow the first build to its end")
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
@@ -293,6 +296,7 @@ def cmd_master(args, project: Project) -> None:
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
                              poll_interval=args.poll_interval, kick_off=not args.no_kick_off,
+                             cluster_layout=args.cluster_layout,
                              wait=args.wait)
         print(url)
     elif args.action == "stop":

@@ -166,7 +166,7 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
 
 def start(project: Project, release: str, suite: str, *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
-          kick_off: bool = True, wait: bool = False) -> str:
+          kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal") -> str:
     """Create (once) and start the master and the local worker; return the web UI address.
     With `wait`, follow the first pipeline run to its end."""
     basedir = master_dir(project)
@@ -176,7 +176,7 @@ def start(project: Project, release: str, suite: str, *, releases: str | None, r
                        releases=_git_source(releases, "releases", basedir, branch_dirs=False),
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
-                       poll_interval=poll_interval)
+                       poll_interval=poll_interval, cluster_layout=cluster_layout)
     settings = yaml.safe_load((basedir / "master.yaml").read_text())
     users = basedir / "users"
     if not users.exists() or "admin" not in read_users(users):

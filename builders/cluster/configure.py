@@ -168,13 +168,21 @@ def service_task(ctx: ClusterContext, service: str) -> str:
     return script
 
 
-# Until the API answers HTTP (any status), for 10 minutes at most; then what systemd and the
-# service's own log say, for the failure's log.
+# Until the API answers HTTP (any status), for 10 minutes at most; a unit that failed, or that
+# systemd had to restart 3 times (it dies at start: waiting is pointless), ends it at once.
+# Then what systemd and the service's own log say.
 API_WAIT = """\
 end=$(( $(date +%s) + 600 ))
 until code=$(curl -s -o /dev/null --max-time 15 -w '%{{http_code}}' http://127.0.0.1:{port}/) && [ "$code" != 000 ]; do
-    if [ "$(date +%s)" -ge "$end" ]; then
-        echo "{service}: nothing answers HTTP on port {port} after 600s"
+    why=""
+    for unit in {units}; do
+        if systemctl is-failed --quiet "$unit"; then why="$unit failed"; fi
+        restarts=$(systemctl show -p NRestarts --value "$unit" 2>/dev/null || echo 0)
+        if [ "${{restarts:-0}}" -ge 3 ]; then why="$unit died at start $restarts times"; fi
+    done
+    if [ -z "$why" ] && [ "$(date +%s)" -ge "$end" ]; then why="nothing answers HTTP on port {port} after 600s"; fi
+    if [ -n "$why" ]; then
+        echo "{service}: $why"
         systemctl status --no-pager --lines=20 {units} || true
         tail -n 40 {logs} 2>/dev/null || true
         exit 1
@@ -195,8 +203,10 @@ def units_of(catalog: Catalog, role: Role) -> list[str]:
 
 
 def units_task(units: list[str]) -> str:
-    """Prints 'unit <name> <state>' for each; fails when one is not active."""
-    return ("rc=0\n" + "".join(f"state=$(systemctl is-active {u}.service || true); echo \"unit {u} $state\"; "
+    """Prints 'unit <name> <state>' for each, and 'memory <total MiB> <used MiB>' for the
+    machine (used: total less what the kernel counts as available)."""
+    return ("awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {printf \"memory %d %d\\n\", t/1024, (t-a)/1024}' "
+            "/proc/meminfo\nrc=0\n" + "".join(f"state=$(systemctl is-active {u}.service || true); echo \"unit {u} $state\"; "
                                f"[ \"$state\" = active ] || rc=1\n" for u in units) + "exit $rc\n")
 
 

@@ -69,6 +69,7 @@ class Run:
     tests: list = field(default_factory=list)
     machines: list = field(default_factory=list)
     installed: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)      # machine -> MiB total and used, after configure
     logs: dict = field(default_factory=dict)
     failure: dict | None = None
     current: str = "preflight"
@@ -102,6 +103,7 @@ def preflight(project: Project, release: str, suite_name: str, layout_spec: str)
     if os.geteuid() != 0:
         raise StackdebError("the cluster stage needs root: it creates a network namespace, a bridge and "
                             "tap devices", hint="run it as root (or with sudo)")
+    check_capacity(layout)
     problems = image_problems(project, release, suite.codename)
     if problems:
         raise StackdebError("the images are not ready for this target: " + "; ".join(problems))
@@ -112,6 +114,21 @@ def preflight(project: Project, release: str, suite_name: str, layout_spec: str)
         raise StackdebError(f"{', '.join(missing)} not in {build_set['suite']} (generation "
                             f"{build_set['generation']})", hint="build and publish them first")
     return layout, recipes, build_set
+
+
+def check_capacity(layout: Layout, meminfo: Path = Path("/proc/meminfo"), cpus: int | None = None) -> None:
+    """The VMs are made to the roles' sizes: this machine must be able to give them all."""
+    cpus = cpus or os.cpu_count() or 1
+    available = next(int(line.split()[1]) // 1024 for line in meminfo.read_text().splitlines()
+                     if line.startswith("MemAvailable:"))
+    wanted = sum(r.memory_mb for r in layout.roles)
+    if wanted > available - 512:
+        raise StackdebError(f"layout {layout.name} needs {wanted} MiB for its VMs and this machine has "
+                            f"{available} MiB available", hint="free memory, or use a smaller layout")
+    for role in layout.roles:
+        if role.cpus > cpus:
+            raise StackdebError(f"no machine can fit role {role.name}: it needs {role.cpus} CPUs and this "
+                                f"machine has {cpus}", hint="lower hardware.cpus in the layout")
 
 
 def run_cluster(project: Project, release: str, suite_name: str, layout_spec: str, keep: bool = False) -> tuple[bool, Path]:
@@ -366,8 +383,12 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
         units = configure.units_of(catalog, role)
         task = board.submit(machine.serial, "units", configure.units_task(units))
         result = board.wait(task, TIMEOUTS["logs"], machine.running)
-        states = dict(line.split()[1:3] for line in (result.output if result else "").splitlines()
+        output = result.output if result else ""
+        states = dict(line.split()[1:3] for line in output.splitlines()
                       if line.startswith("unit ") and len(line.split()) >= 3)
+        memory = [line.split()[1:3] for line in output.splitlines() if line.startswith("memory ")]
+        if memory:
+            run.memory[machine.name] = {"total_mb": int(memory[0][0]), "used_mb": int(memory[0][1])}
         owner = {u: s for s in role.services for u in configure.units_of(catalog, _only(role, s))}
         for unit in units:
             state = states.get(unit, "unknown")
@@ -437,7 +458,8 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
                              for r in run.layout.roles}},
         "machines": [{"name": m.name, "serial": m.serial, "mac": m.mac, "address": m.address, "role": m.role,
                       "memory_mb": m.memory_mb, "cpus": m.cpus, "disk_gb": m.disk_gb,
-                      "installed": run.installed.get(m.name, {})} for m in run.machines],
+                      "installed": run.installed.get(m.name, {}), "memory": run.memory.get(m.name)}
+                     for m in run.machines],
         "phases": run.phases,
         "tests": [t.as_dict() for t in run.tests],
         "tempest": counts,

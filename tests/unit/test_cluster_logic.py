@@ -137,3 +137,16 @@ def test_tempest_config_marks_only_deployed_services_available():
     assert "glance = true" in conf and "nova = false" in conf and "neutron = false" in conf
     assert "swift = false" in conf and "uri_v3 = http://10.77.0.11:5000/v3" in conf
     assert smoke.tempest_regex(["image", "identity"]) == r"^tempest\.api\.(identity|image)\..*\[.*\bsmoke\b.*\]"
+
+
+def test_a_layout_bigger_than_this_machine_is_refused_before_anything_starts(tmp_path):
+    from builders.cluster.run import check_capacity
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 8388608 kB\nMemAvailable: 4194304 kB\n")
+    layout = load_layout("minimal", CATALOG)
+    check_capacity(layout, meminfo, cpus=2)
+    with pytest.raises(StackdebError, match="no machine can fit role controller: it needs 2 CPUs"):
+        check_capacity(layout, meminfo, cpus=1)
+    meminfo.write_text("MemTotal: 4194304 kB\nMemAvailable: 2097152 kB\n")
+    with pytest.raises(StackdebError, match="needs 3072 MiB for its VMs and this machine has 2048 MiB"):
+        check_capacity(layout, meminfo, cpus=2)

@@ -1,0 +1,61 @@
+"""The test cluster: time from publish to verdict for a layout, per phase, and each VM's memory.
+
+    sudo .venv/bin/python bench/cluster.py [--layout minimal]
+
+Uses the machine's own build directory (packages built, images built, as bootstrap.sh and the
+pipeline leave them). It publishes what is built (a no-op when it is already live), then runs
+`stackdeb cluster` and reads its verdict. The reference measured in the same invocation is
+the provisioning floor: booting the discovery system and reporting (phases boot + report),
+what any run pays before it installs anything.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STACKDEB = [sys.executable, "-m", "builders.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*STACKDEB, *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layout", default="minimal")
+    args = parser.parse_args()
+    started = time.monotonic()
+    published = run("publish")
+    if published.returncode:
+        sys.exit(f"stackdeb publish failed:\n{published.stderr[-2000:]}")
+    publish_seconds = time.monotonic() - started
+    cluster = run("cluster", "--layout", args.layout)
+    total = time.monotonic() - started
+    report = json.loads(run("cluster", "--report").stdout)
+    verdict = json.loads(Path(report["verdict"]).read_text())
+    print(f"layout {args.layout}: verdict {verdict['result']} (exit {cluster.returncode}), "
+          f"build set generation {verdict['build_set']['generation']}")
+    print(f"{'publish':12} {publish_seconds:8.1f} s")
+    for phase in verdict["phases"]:
+        print(f"{phase['name']:12} {phase['seconds']:8.1f} s  {phase['result']}")
+    print(f"{'publish->verdict':12} {total:8.1f} s")
+    floor = sum(p["seconds"] for p in verdict["phases"] if p["name"] in ("boot", "report"))
+    if floor:
+        print(f"reference (boot + report, the provisioning floor): {floor:.1f} s; whole run {total / floor:.1f}x")
+    for machine in verdict["machines"]:
+        memory = machine.get("memory") or {}
+        print(f"{machine['name']} {machine['role']:10} {machine['cpus']} vCPU, {machine['memory_mb']} MiB given, "
+              f"{memory.get('used_mb', '?')} MiB used after configure")
+    counts = report["tests"]
+    print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped; "
+          f"tempest {verdict['tempest']}")
+    print(f"accelerator: {'kvm' if os.access('/dev/kvm', os.R_OK) and 'accel=kvm' in cluster.stderr else 'tcg'}")
+
+
+if __name__ == "__main__":
+    main()
