@@ -11,6 +11,8 @@ from pathlib import Path
 import yaml
 
 from builders.catalog import Catalog
+from builders.cluster.layout import find_layout
+from builders.errors import StackdebError
 from builders.targets import get_suite
 
 FILE_NAME = "master.yaml"
@@ -117,6 +119,12 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     cluster = data.get("cluster") or {}
     if not isinstance(cluster, dict) or set(cluster) - {"layout", "promote"}:
         fail(f"cluster: expected layout and promote, got {cluster!r}")
+    layout = str(cluster.get("layout", "minimal"))
+    if layout != "none":
+        try:
+            find_layout(layout)
+        except StackdebError as exc:
+            fail(f"cluster.layout: {exc.message}")
     promote = str(cluster.get("promote", "auto"))
     if promote not in ("auto", "manual"):
         fail(f"cluster.promote: auto or manual, got {promote!r}")
@@ -130,7 +138,7 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         releases_url=str(sources["releases"]), requirements_url=str(sources["requirements"]),
         index_url=sources.get("index_url"), poll_interval=int(data.get("poll_interval", 300)),
         nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers,
-        cluster_layout=str(cluster.get("layout", "minimal")), promote=promote)
+        cluster_layout=layout, promote=promote)
 
 
 def _worker(entry, fail) -> WorkerSettings:

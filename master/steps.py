@@ -123,7 +123,7 @@ class ClusterReport(steps.ShellCommand):
     def __init__(self, **kwargs):
         kwargs.setdefault("env", util.Property("stackdeb_env", default={}))
         super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "cluster", "--report", *TARGET],
-                         name="report", alwaysRun=True, haltOnFailure=True, **kwargs)
+                         name="report", alwaysRun=True, haltOnFailure=False, flunkOnFailure=True, **kwargs)
         self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)
         self.addLogObserver("stdio", self.output)
         self.summary = None

@@ -54,7 +54,9 @@ class Keystone:
 
 
 def request(method: str, url: str, body: dict | None = None, headers: dict | None = None,
-            timeout: float = TIMEOUT):
+            timeout: float = TIMEOUT, ok: tuple[int, ...] = ()):
+    """(response, JSON body); an HTTP error status is a StackdebError unless it is in `ok`
+    (a version document answers 300 Multiple Choices)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json", "Accept": "application/json",
@@ -64,8 +66,10 @@ def request(method: str, url: str, body: dict | None = None, headers: dict | Non
             raw = response.read()
             return response, (json.loads(raw) if raw.strip() else {})
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        raise StackdebError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
+        raw = exc.read()
+        if exc.code in ok:
+            return exc, (json.loads(raw) if raw.strip() else {})
+        raise StackdebError(f"{method} {url}: HTTP {exc.code}: {raw.decode(errors='replace')[:300]}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise StackdebError(f"{method} {url}: {getattr(exc, 'reason', exc)}") from None
 

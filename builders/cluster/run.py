@@ -40,6 +40,18 @@ from builders.targets import get_suite
 from builders.tools import aptcacherng, qemu
 
 TIMEOUTS = {"report": 900, "node": 900, "install": 1800, "configure": 900, "logs": 180}
+
+
+def timeouts() -> dict[str, float]:
+    """TIMEOUTS, with overrides from $STACKDEB_CLUSTER_TIMEOUTS ("report=300,install=900")."""
+    found = dict(TIMEOUTS)
+    for item in filter(None, os.environ.get("STACKDEB_CLUSTER_TIMEOUTS", "").split(",")):
+        key, _, value = item.partition("=")
+        if key.strip() not in TIMEOUTS or not value.strip().isdigit():
+            raise StackdebError(f"STACKDEB_CLUSTER_TIMEOUTS: '{item}' is not <phase>=<seconds>",
+                                hint=f"phases: {', '.join(TIMEOUTS)}")
+        found[key.strip()] = float(value)
+    return found
 REQUIRED_TOOLS = ["qemu-system-x86_64", "qemu-img", "e2fsck", "resize2fs", "ip", "dnsmasq", "apt-cacher-ng",
                   "tempest", "subunit2csv"]
 IPXE = """#!ipxe
@@ -93,6 +105,8 @@ class Run:
 
 def preflight(project: Project, release: str, suite_name: str, layout_spec: str) -> tuple[Layout, dict, dict]:
     """Everything that can be checked before anything starts."""
+    global TIMEOUTS
+    TIMEOUTS = timeouts()
     suite = get_suite(suite_name)
     catalog = project.catalog()
     layout = load_layout(layout_spec, catalog)
@@ -324,7 +338,7 @@ def _wait_for_reports(run: Run, inventory: Inventory) -> None:
                                   machine.console("discovery"))
         if waiting and time.monotonic() > deadline:
             machine = next(iter(waiting.values()))
-            raise PhaseFailed(f"{machine.name} did not report within {TIMEOUTS['report']}s", machine.name,
+            raise PhaseFailed(f"{machine.name} did not report within {TIMEOUTS['report']:.0f}s", machine.name,
                               machine.console("discovery"))
         time.sleep(2)
 
@@ -343,7 +357,7 @@ def _run_tasks(run: Run, board: TaskBoard, scripts: dict, name: str, timeout: fl
             raise PhaseFailed(f"{machine.name} ({machine.role}): task {name} {why}", machine.name,
                               where if where.exists() else console, service)
         if result.rc != 0:
-            tail = " | ".join(result.output.strip().splitlines()[-3:])
+            tail = _reason(result.output, service or machine.name)
             raise PhaseFailed(f"{machine.name} ({machine.role}): {name} failed (exit {result.rc}): {tail}",
                               machine.name, where, service)
         outputs[machine] = result.output
@@ -371,9 +385,15 @@ def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
     for machine, service, task in pending:
         result = board.wait(task, TIMEOUTS["configure"], machine.running)
         if result is None or result.rc != 0:
-            tail = " | ".join((result.output if result else "").strip().splitlines()[-3:]) or "no answer"
-            raise PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: {tail}",
+            raise PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
+                              f"{_reason(result.output if result else '', service)}",
                               machine.name, board.log_path(task), service)
+
+
+def _reason(output: str, service: str) -> str:
+    """The task's own verdict line ('glance: ... failed'), else its last lines."""
+    said = [line for line in output.splitlines() if line.startswith(f"{service}: ")]
+    return said[-1][len(service) + 2:] if said else (" | ".join(output.strip().splitlines()[-3:]) or "no answer")
 
 
 def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dict) -> None:

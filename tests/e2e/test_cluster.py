@@ -11,6 +11,7 @@ this test reaches the repository on 127.0.0.1 only.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +63,11 @@ def leftovers() -> list[str]:
     """Namespaces, VMs, DHCP servers and proxies of cluster runs still around."""
     found = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
              if n.startswith("stackdeb-")]
-    for name in ("qemu-system-x86", "dnsmasq", "apt-cacher-ng"):
-        if subprocess.run(["pgrep", name], capture_output=True).returncode == 0:
-            found.append(name)
+    # each of a run's processes names a file in its run directory (build/cluster/...)
+    for pattern in ("qemu-system-x86_64 .*/cluster/", "dnsmasq .*--conf-file=.*/cluster/",
+                    "apt-cacher-ng -c .*/cluster/"):
+        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+            found.append(pattern.split()[0])
     return found
 
 
@@ -86,6 +89,33 @@ def tested_versions(repo: Path) -> dict[str, str]:
     finally:
         server.shutdown()
     return {line.split()[1]: line.split()[2] for line in out.splitlines() if line.startswith("candidate ")}
+
+
+def test_a_machine_that_never_reports_fails_the_run_and_leaves_nothing_behind(target):
+    env, _ = target
+    result = stackdeb({**env, "STACKDEB_CLUSTER_TIMEOUTS": "report=5"}, "cluster")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert leftovers() == []
+    verdict, _ = verdict_of(env)
+    failure = verdict["failure"]
+    assert failure["phase"] == "report" and failure["machine"] == "machine1", failure
+    assert "did not report within 5s" in failure["message"] and failure["log"].endswith("machine1-discovery.log")
+
+
+def test_an_interrupted_run_tears_everything_down(target):
+    env, _ = target
+    run = subprocess.Popen([sys.executable, "-m", "builders.cli", "cluster"], env=env, stderr=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, text=True)
+    for line in run.stderr:          # the VMs are booting once the report phase starts
+        if "cluster: report ..." in line:
+            break
+    run.send_signal(signal.SIGTERM)   # what Buildbot's stop sends
+    run.stderr.read()
+    assert run.wait(120) == 130
+    assert leftovers() == []
+    verdict, _ = verdict_of(env)
+    assert verdict["result"] == "fail" and verdict["failure"]["message"] == "interrupted"
+    assert verdict["failure"]["phase"] == "report"
 
 
 def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
@@ -136,13 +166,17 @@ def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target,
     deb = next((tmp_path / "build/packages/2026.1-bookworm/glance").glob("venv-glance_*.deb"))
     published = stackdeb(env, "publish", str(deb))
     assert published.returncode == 0, published.stderr[-3000:]
-    result = stackdeb(env, "cluster", "--layout", "minimal")
+    # one machine is enough to show it, and half the work of the minimal layout
+    layout = tmp_path / "one-machine.yaml"
+    layout.write_text("roles:\n  all-in-one:\n    hardware: {memory_mb: 2048, cpus: 2, disk_gb: 6}\n"
+                      "    infrastructure: [mariadb, memcached]\n    services: [keystone, glance]\n")
+    result = stackdeb(env, "cluster", "--layout", str(layout))
     assert leftovers() == []
     assert result.returncode == 1 and "the cluster tests failed" in result.stderr, result.stderr[-3000:]
     verdict, path = verdict_of(env)
     failure = verdict["failure"]
     assert verdict["result"] == "fail" and failure["service"] == "glance" and failure["phase"] == "configure", failure
-    assert failure["machine"] == next(m["name"] for m in verdict["machines"] if m["role"] == "image")
+    assert failure["machine"] == "machine1" and "glance-api.service died at start" in failure["message"], failure
     assert os.path.getsize(failure["log"]) > 0
     refused = stackdeb(env, "promote", "--verdict", path)
     assert refused.returncode == 1 and "is not a passing verdict" in refused.stderr, refused.stderr

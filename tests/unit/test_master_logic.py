@@ -62,6 +62,7 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
     assert "interface=127.0.0.1" in settings.web_port and "interface=127.0.0.1" in settings.worker_port
     assert settings.watched == ["alpha", "beta"] and settings.nightly == (3, 0)
     assert settings.workers[0].max_builds >= 2
+    assert (settings.cluster_layout, settings.promote) == ("minimal", "auto")
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -71,6 +72,9 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
     ({"nightly": "25:00"}, "nightly: expected HH:MM"),
     ({"colour": "blue"}, "unknown key colour"),
     ({"sources": {"releases": "/r"}}, "sources.requirements is missing"),
+    ({"cluster": {"promote": "sometimes"}}, "cluster.promote: auto or manual"),
+    ({"cluster": {"layout": "huge"}}, "cluster.layout: unknown layout 'huge'"),
+    ({"cluster": {"layout": "minimal", "colour": "blue"}}, "cluster: expected layout and promote"),
 ])
 def test_bad_settings_name_the_key(tmp_path, catalog, changes, message):
     (tmp_path / "users").write_text("")
