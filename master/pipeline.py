@@ -17,7 +17,7 @@ from buildbot.plugins import schedulers, steps, util
 
 from master.changes import ConstraintsScheduler, DeliverableScheduler, IndexReleaseScheduler
 from builders.cluster.network import REPO_URL
-from master.steps import TARGET, ClusterReport, PackageReport, Stackdeb, TriggerPackages, plan_packages
+from master.steps import TARGET, ClusterOff, ClusterReport, PackageReport, Stackdeb, TriggerPackages, plan_packages
 
 # One pipeline at a time: the stages of two runs would otherwise share build outputs.
 PIPELINE_LOCK = util.MasterLock("pipeline")
@@ -56,14 +56,13 @@ def builder_configs(settings, catalog) -> list:
         steps.Trigger(name="publish", schedulerNames=["publish"], waitForFinish=True, haltOnFailure=True,
                       doStepIf=lambda step: step.getProperty("publish", True),
                       set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
-        steps.Trigger(name="images", schedulerNames=["images"], waitForFinish=True, haltOnFailure=True,
-                      doStepIf=lambda step: step.getProperty("publish", True) and cluster_on,
-                      hideStepIf=lambda results, step: not cluster_on,
-                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
-        steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True, haltOnFailure=True,
-                      doStepIf=lambda step: step.getProperty("publish", True) and cluster_on,
-                      descriptionDone="cluster" if cluster_on else "no cluster (cluster.layout: none): nothing is promoted",
-                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+        *([steps.Trigger(name="images", schedulerNames=["images"], waitForFinish=True, haltOnFailure=True,
+                         doStepIf=lambda step: step.getProperty("publish", True),
+                         set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+           steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True, haltOnFailure=True,
+                         doStepIf=lambda step: step.getProperty("publish", True),
+                         set_properties={"release": util.Property("release"), "suite": util.Property("suite")})]
+          if cluster_on else [ClusterOff()]),
     ])
     images = util.BuildFactory([
         Stackdeb("image", "discovery", "--suite", util.Property("suite"), name="discovery",
