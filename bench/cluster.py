@@ -1,6 +1,6 @@
 """The test cluster: time from publish to verdict for a layout, per phase, and each VM's memory.
 
-    sudo .venv/bin/python bench/cluster.py [--layout minimal]
+    sudo .venv/bin/python bench/cluster.py [--layout minimal] [--last]
 
 Uses the machine's own build directory (packages built, images built, as bootstrap.sh and the
 pipeline leave them). It publishes what is built (a no-op when it is already live), then runs
@@ -11,7 +11,6 @@ what any run pays before it installs anything.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,22 +27,24 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layout", default="minimal")
+    parser.add_argument("--last", action="store_true", help="run nothing: the figures of the last run")
     args = parser.parse_args()
     started = time.monotonic()
-    published = run("publish")
-    if published.returncode:
-        sys.exit(f"stackdeb publish failed:\n{published.stderr[-2000:]}")
-    publish_seconds = time.monotonic() - started
-    cluster = run("cluster", "--layout", args.layout)
-    total = time.monotonic() - started
+    if not args.last:
+        published = run("publish")
+        if published.returncode:
+            sys.exit(f"stackdeb publish failed:\n{published.stderr[-2000:]}")
+        print(f"{'publish':12} {time.monotonic() - started:8.1f} s")
+        run("cluster", "--layout", args.layout)
     report = json.loads(run("cluster", "--report").stdout)
     verdict = json.loads(Path(report["verdict"]).read_text())
-    print(f"layout {args.layout}: verdict {verdict['result']} (exit {cluster.returncode}), "
-          f"build set generation {verdict['build_set']['generation']}")
-    print(f"{'publish':12} {publish_seconds:8.1f} s")
+    total = (time.monotonic() - started if not args.last else
+             sum(p["seconds"] for p in verdict["phases"]))
+    print(f"layout {verdict['layout']['name']}: verdict {verdict['result']}, "
+          f"build set generation {verdict['build_set']['generation']}, {verdict['started_at']}")
     for phase in verdict["phases"]:
         print(f"{phase['name']:12} {phase['seconds']:8.1f} s  {phase['result']}")
-    print(f"{'publish->verdict':12} {total:8.1f} s")
+    print(f"{'publish->verdict' if not args.last else 'phases':12} {total:8.1f} s")
     floor = sum(p["seconds"] for p in verdict["phases"] if p["name"] in ("boot", "report"))
     if floor:
         print(f"reference (boot + report, the provisioning floor): {floor:.1f} s; whole run {total / floor:.1f}x")
@@ -54,7 +55,7 @@ def main() -> None:
     counts = report["tests"]
     print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped; "
           f"tempest {verdict['tempest']}")
-    print(f"accelerator: {'kvm' if os.access('/dev/kvm', os.R_OK) and 'accel=kvm' in cluster.stderr else 'tcg'}")
+    print(f"accelerator: {verdict.get('accelerator') or 'tcg (before verdicts recorded it)'}")
 
 
 if __name__ == "__main__":

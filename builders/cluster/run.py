@@ -82,6 +82,7 @@ class Run:
     machines: list = field(default_factory=list)
     installed: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)      # machine -> MiB total and used, after configure
+    accelerator: str | None = None                  # kvm or tcg
     logs: dict = field(default_factory=dict)
     failure: dict | None = None
     current: str = "preflight"
@@ -247,7 +248,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             run.machines.append(machine)
         teardown.append(lambda: [m.power_off() for m in run.machines])
         network.start_dhcp({m.mac: m.address for m in run.machines}, f"http://{net.SERVER}:{net.PORTS['files']}/boot.ipxe")
-    accel = qemu.accelerator(discovery / "vmlinuz", discovery / "initrd.img", project.cache_dir)
+    accel = run.accelerator = qemu.accelerator(discovery / "vmlinuz", discovery / "initrd.img", project.cache_dir)
     with run.phase("boot"):
         for machine in run.machines:
             machine.boot_discovery(network.run_prefix(), accel)
@@ -480,6 +481,7 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
                       "memory_mb": m.memory_mb, "cpus": m.cpus, "disk_gb": m.disk_gb,
                       "installed": run.installed.get(m.name, {}), "memory": run.memory.get(m.name)}
                      for m in run.machines],
+        "accelerator": run.accelerator,
         "phases": run.phases,
         "tests": [t.as_dict() for t in run.tests],
         "tempest": counts,

@@ -76,7 +76,7 @@ def verdict_of(env) -> tuple[dict, str]:
     return json.loads(Path(report["verdict"]).read_text()), report["verdict"]
 
 
-def tested_versions(repo: Path) -> dict[str, str]:
+def apt_candidates(repo: Path) -> dict[str, str]:
     """What an apt client of the tested suite sees as candidates, from a clean chroot."""
     server = start_file_server(repo / "public")
     script = APT_CLIENT.format(url=f"http://127.0.0.1:{server.server_address[1]}/", suite=TESTED,
@@ -120,7 +120,7 @@ def test_an_interrupted_run_tears_everything_down(target):
 
 def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
     env, repo = target
-    assert tested_versions(repo) == {name: "(none)" for name in SERVICES}
+    assert apt_candidates(repo) == {name: "(none)" for name in SERVICES}
     result = stackdeb(env, "cluster", "--layout", "minimal")
     assert leftovers() == []
     assert result.returncode == 0, result.stderr[-5000:]
@@ -146,12 +146,12 @@ def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
     assert os.stat(Path(path).parent / "secrets.json").st_mode & 0o777 == 0o600
     promoted = stackdeb(env, "promote", "--verdict", path)
     assert promoted.returncode == 0, promoted.stderr[-3000:]
-    assert tested_versions(repo) == {name: staged[name] for name in SERVICES}
+    assert apt_candidates(repo) == {name: staged[name] for name in SERVICES}
 
 
 def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target, tmp_path):
     env, repo = target
-    before = tested_versions(repo)
+    before = apt_candidates(repo)
     root = tmp_path / "project"
     for folder in ("packaging", "requirements-bundles"):
         shutil.copytree(PROJECT_DIR / folder, root / folder)
@@ -180,4 +180,4 @@ def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target,
     assert os.path.getsize(failure["log"]) > 0
     refused = stackdeb(env, "promote", "--verdict", path)
     assert refused.returncode == 1 and "is not a passing verdict" in refused.stderr, refused.stderr
-    assert tested_versions(repo) == before
+    assert apt_candidates(repo) == before
