@@ -88,7 +88,9 @@ def apt_candidates(repo: Path) -> dict[str, str]:
                             binds=[Bind(repo / "public", "/stackdeb/public")])
     finally:
         server.shutdown()
-    return {line.split()[1]: line.split()[2] for line in out.splitlines() if line.startswith("candidate ")}
+    # apt-cache policy prints nothing at all for a package no index lists
+    return {line.split()[1]: (line.split() + ["(none)"])[2] for line in out.splitlines()
+            if line.startswith("candidate ")}
 
 
 def test_a_machine_that_never_reports_fails_the_run_and_leaves_nothing_behind(target):
