@@ -246,6 +246,8 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             machine = Machine.for_role(index, run_id, role, network.add_tap(index), net.machine_address(index),
                                        run.dir)
             run.machines.append(machine)
+        # the machines' disks are throwaway too (a few GB each once installed): off, then gone
+        teardown.append(lambda: [m.disk.unlink(missing_ok=True) for m in run.machines])
         teardown.append(lambda: [m.power_off() for m in run.machines])
         network.start_dhcp({m.mac: m.address for m in run.machines}, f"http://{net.SERVER}:{net.PORTS['files']}/boot.ipxe")
     accel = run.accelerator = qemu.accelerator(discovery / "vmlinuz", discovery / "initrd.img", project.cache_dir)
