@@ -1,4 +1,6 @@
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,3 +110,17 @@ def real_project(tmp_path, shared_data, monkeypatch):
     monkeypatch.setenv("STACKDEB_RELEASES", str(shared_data / "openstack-releases"))
     monkeypatch.setenv("STACKDEB_REQUIREMENTS", str(shared_data / "openstack-requirements"))
     return root
+
+
+@pytest.fixture(scope="session")
+def real_packages(tmp_path_factory):
+    """keystone, glance and placement built once for the session (e2e: the venv package
+    tests and the cluster share them), twice each (the reproducibility proof) with lintian,
+    from the committed 2026.1/bookworm lock; returns the build directory."""
+    build = tmp_path_factory.mktemp("build")
+    env = {**os.environ, "STACKDEB_BUILD_DIR": str(build)}
+    for args in (["bundle"], ["package", "keystone", "glance", "placement", "--check-reproducible"]):
+        result = subprocess.run([sys.executable, "-m", "builders.cli", *args], env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
+    return build
