@@ -12,14 +12,20 @@ from builders.repository import publish_build_set
 from helpers import make_deb
 
 
+def namespaces() -> set[str]:
+    return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+
+
 def cluster(env, *args):
-    return subprocess.run([sys.executable, "-m", "builders.cli", "cluster", *args], env={**os.environ, **env},
-                          capture_output=True, text=True)
+    before = namespaces()
+    result = subprocess.run([sys.executable, "-m", "builders.cli", "cluster", *args], env={**os.environ, **env},
+                            capture_output=True, text=True)
+    result.new_namespaces = namespaces() - before
+    return result
 
 
-def started_nothing(build: Path) -> bool:
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return "stackdeb-" not in namespaces and not (build / "cluster").exists()
+def started_nothing(result, build: Path) -> bool:
+    return not result.new_namespaces and not (build / "cluster").exists()
 
 
 @pytest.fixture
@@ -37,7 +43,7 @@ def env(tmp_path, monkeypatch):
 def test_unknown_or_unsupported_layouts(env, tmp_path, layout, message):
     result = cluster(env, "--layout", layout)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
-    assert started_nothing(tmp_path / "build")
+    assert started_nothing(result, tmp_path / "build")
 
 
 def test_a_malformed_layout_file(env, tmp_path):
@@ -45,7 +51,7 @@ def test_a_malformed_layout_file(env, tmp_path):
     bad.write_text("roles:\n  controller:\n    services: [keystone]\n    hardware: {memory_mb: lots}\n")
     result = cluster(env, "--layout", str(bad))
     assert result.returncode == 1 and "hardware.memory_mb must be a whole number" in result.stderr, result.stderr
-    assert started_nothing(tmp_path / "build")
+    assert started_nothing(result, tmp_path / "build")
 
 
 def test_missing_images_and_an_empty_staging_suite(env, tmp_path):
@@ -53,7 +59,7 @@ def test_missing_images_and_an_empty_staging_suite(env, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "the discovery image for bookworm is missing" in result.stderr
     assert "the node image for 2026.1/bookworm is missing" in result.stderr
-    assert started_nothing(tmp_path / "build")
+    assert started_nothing(result, tmp_path / "build")
 
 
 def test_a_build_set_without_the_layouts_packages(env, tmp_path):
@@ -74,7 +80,7 @@ def test_a_build_set_without_the_layouts_packages(env, tmp_path):
     result = cluster(env)
     assert result.returncode == 1, result.stderr
     assert "venv-placement, venv-glance not in bookworm-2026.1-staging (generation 1)" in result.stderr, result.stderr
-    assert started_nothing(tmp_path / "build")
+    assert started_nothing(result, tmp_path / "build")
     (images / "discovery-bookworm/manifest.json").write_text('{"inputs": {"element": "old"}}')
     result = cluster(env)
     assert "the discovery image for bookworm is out of date" in result.stderr, result.stderr
