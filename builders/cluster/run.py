@@ -190,7 +190,10 @@ def run_cluster(project: Project, release: str, suite_name: str, layout_spec: st
         os.replace(tmp, latest)
         _summary(run, passed, path)
         if keep and not interrupted:
-            _hold(run)
+            try:
+                _hold(run)
+            except KeyboardInterrupt:       # the end of --keep: tear down, the verdict stands
+                log.info("cluster: tearing the kept cluster down")
     finally:
         for step in reversed(teardown):
             try:
