@@ -438,6 +438,7 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
                                                  network.run_prefix())
         run.tests += results
         run.logs["tempest"] = str(tempest_log)
+        run.logs["tempest-requests"] = str(run.dir / "tempest" / "logs" / "tempest.log")
     failed = [t for t in run.tests if t.result == "failed"]
     problems = smoke.floor_failures(run.tests, {s: recipes[s].get("smoke", {}).get("floor", 1) for s in layout.services})
     if failed:

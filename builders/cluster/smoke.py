@@ -88,7 +88,14 @@ def run_tempest(workdir: Path, conf: str, kinds: list[str], services_by_kind: di
     conf_path.write_text(conf)
     conf_path.chmod(0o600)
     subunit = tempest.run(workdir, tempest_regex(kinds), prefix, workdir / "tempest-run.log")
-    return parse_subunit_csv(tempest.subunit_to_csv(subunit), services_by_kind), workdir / "tempest-run.log"
+    (workdir / "tempest.subunit").write_bytes(subunit)
+    results = parse_subunit_csv(tempest.subunit_to_csv(subunit), services_by_kind)
+    summary = workdir / "results.txt"       # for people: one line per test, then the counts
+    summary.write_text("".join(f"{r.result:8} {r.seconds:7.1f}s  {r.name}\n" for r in results) +
+                       f"{sum(r.result == 'passed' for r in results)} passed, "
+                       f"{sum(r.result == 'failed' for r in results)} failed, "
+                       f"{sum(r.result == 'skipped' for r in results)} skipped\n")
+    return results, summary
 
 
 def timed(name: str, service: str, check) -> TestResult:
