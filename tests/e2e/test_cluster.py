@@ -159,7 +159,8 @@ def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target,
         shutil.copytree(PROJECT_DIR / folder, root / folder)
     catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
     catalog["glance"]["revision"] = catalog["glance"].get("revision", 1) + 1
-    catalog["glance"]["wsgi_apps"]["glance-api"]["module"] = "glance.wsgi.no_such_module"
+    # a module that exists but serves no WSGI application: uwsgi cannot start the API
+    catalog["glance"]["wsgi_apps"]["glance-api"]["module"] = "glance.version"
     (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     broken = {**env, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(tmp_path / "build")}
     for args in (["bundle"], ["package", "glance", "--no-lintian"]):
