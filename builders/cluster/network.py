@@ -82,7 +82,7 @@ class ClusterNetwork:
 
     def start_dhcp(self, hosts: dict[str, str], boot_url: str) -> None:
         conf = self.state / "dnsmasq.conf"
-        conf.write_text(dnsmasq.config(BRIDGE, SERVER, (f"{SUBNET}.100", f"{SUBNET}.199"), hosts, boot_url,
+        conf.write_text(dnsmasq.config(BRIDGE, (f"{SUBNET}.100", f"{SUBNET}.199"), hosts, boot_url,
                                        self.state))
         self.dhcp = dnsmasq.start(self.name, conf)
         time.sleep(0.5)

@@ -15,10 +15,8 @@ always happens (failure, error or interrupt alike).
 import json
 import os
 import secrets as random
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,17 +37,17 @@ from builders.repository import export_generation, live_build_set
 from builders.targets import get_suite
 from builders.tools import aptcacherng, qemu
 
-TIMEOUTS = {"report": 900, "node": 900, "install": 1800, "configure": 900, "logs": 180}
+DEFAULT_TIMEOUTS = {"report": 900, "node": 900, "install": 1800, "configure": 900, "logs": 180}
 
 
 def timeouts() -> dict[str, float]:
-    """TIMEOUTS, with overrides from $STACKDEB_CLUSTER_TIMEOUTS ("report=300,install=900")."""
-    found = dict(TIMEOUTS)
+    """DEFAULT_TIMEOUTS, with overrides from $STACKDEB_CLUSTER_TIMEOUTS ("report=300,install=900")."""
+    found = dict(DEFAULT_TIMEOUTS)
     for item in filter(None, os.environ.get("STACKDEB_CLUSTER_TIMEOUTS", "").split(",")):
         key, _, value = item.partition("=")
-        if key.strip() not in TIMEOUTS or not value.strip().isdigit():
+        if key.strip() not in DEFAULT_TIMEOUTS or not value.strip().isdigit():
             raise StackdebError(f"STACKDEB_CLUSTER_TIMEOUTS: '{item}' is not <phase>=<seconds>",
-                                hint=f"phases: {', '.join(TIMEOUTS)}")
+                                hint=f"phases: {', '.join(DEFAULT_TIMEOUTS)}")
         found[key.strip()] = float(value)
     return found
 REQUIRED_TOOLS = ["qemu-system-x86_64", "qemu-img", "e2fsck", "resize2fs", "ip", "dnsmasq", "apt-cacher-ng",
@@ -83,6 +81,7 @@ class Run:
     installed: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)      # machine -> MiB total and used, after configure
     accelerator: str | None = None                  # kvm or tcg
+    timeouts: dict = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     logs: dict = field(default_factory=dict)
     failure: dict | None = None
     current: str = "preflight"
@@ -106,8 +105,6 @@ class Run:
 
 def preflight(project: Project, release: str, suite_name: str, layout_spec: str) -> tuple[Layout, dict, dict]:
     """Everything that can be checked before anything starts."""
-    global TIMEOUTS
-    TIMEOUTS = timeouts()
     suite = get_suite(suite_name)
     catalog = project.catalog()
     layout = load_layout(layout_spec, catalog)
@@ -148,11 +145,13 @@ def check_capacity(layout: Layout, meminfo: Path = Path("/proc/meminfo"), cpus: 
 
 def run_cluster(project: Project, release: str, suite_name: str, layout_spec: str, keep: bool = False) -> tuple[bool, Path]:
     """Run the cluster for the live staged build set; return (passed, verdict path)."""
+    limits = timeouts()
     layout, recipes, build_set = preflight(project, release, suite_name, layout_spec)
     suite = get_suite(suite_name)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run = Run(project, release, suite.codename, layout, build_set,
               project.build_dir / "cluster" / f"{release}-{suite.codename}" / f"{stamp}-{os.getpid()}")
+    run.timeouts = limits
     run.dir.mkdir(parents=True)
     log.info(f"cluster: layout {layout.name} on the build set of generation {build_set['generation']} "
              f"({len(build_set['packages'])} packages); run directory {run.dir}")
@@ -277,13 +276,13 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             machine.install_node_image(node_image)
             machine.boot_node(network.run_prefix(), accel, node_image, f"{tasks_url}/{machine.serial}")
         _run_tasks(run, board, {m: configure.prepare_task(ctx, roles[m.role], m.hostname) for m in run.machines},
-                   "prepare", TIMEOUTS["node"])
+                   "prepare", run.timeouts["node"])
     collect = True
     try:
         _write_secrets(run.dir / "secrets.json", passwords)
         with run.phase("install"):
             results = _run_tasks(run, board, {m: configure.install_task(ctx, roles[m.role]) for m in run.machines},
-                                 "install", TIMEOUTS["install"])
+                                 "install", run.timeouts["install"])
             for machine, output in results.items():
                 run.installed[machine.name] = dict(line.split()[1:3] for line in output.splitlines()
                                                    if line.startswith("installed "))
@@ -331,7 +330,7 @@ def _start_apt_proxy(run: Run, teardown: list) -> int:
 
 
 def _wait_for_reports(run: Run, inventory: Inventory) -> None:
-    deadline = time.monotonic() + TIMEOUTS["report"]
+    deadline = time.monotonic() + run.timeouts["report"]
     waiting = {m.serial: m for m in run.machines}
     while waiting:
         for entry in inventory.machines():
@@ -344,7 +343,7 @@ def _wait_for_reports(run: Run, inventory: Inventory) -> None:
                                   machine.console("discovery"))
         if waiting and time.monotonic() > deadline:
             machine = next(iter(waiting.values()))
-            raise PhaseFailed(f"{machine.name} did not report within {TIMEOUTS['report']:.0f}s", machine.name,
+            raise PhaseFailed(f"{machine.name} did not report within {run.timeouts['report']:.0f}s", machine.name,
                               machine.console("discovery"))
         time.sleep(2)
 
@@ -373,10 +372,10 @@ def _run_tasks(run: Run, board: TaskBoard, scripts: dict, name: str, timeout: fl
 def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
     layout = run.layout
     infrastructure = {by_role[r.name]: configure.infrastructure_task(ctx, r) for r in layout.roles if r.infrastructure}
-    _run_tasks(run, board, infrastructure, "infrastructure", TIMEOUTS["configure"])
+    _run_tasks(run, board, infrastructure, "infrastructure", run.timeouts["configure"])
     keystone_node = by_role[layout.role_of("keystone").name]
     _run_tasks(run, board, {keystone_node: configure.service_task(ctx, "keystone")}, "keystone",
-               TIMEOUTS["configure"], "keystone")
+               run.timeouts["configure"], "keystone")
     with network.entered():
         wait_for_api(ctx.identity_url, 120)
         admin = Keystone(ctx.identity_url, ctx.passwords.get("admin"))
@@ -389,7 +388,7 @@ def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
     pending = [(by_role[layout.role_of(s).name], s, board.submit(by_role[layout.role_of(s).name].serial, s,
                                                                   configure.service_task(ctx, s))) for s in others]
     for machine, service, task in pending:
-        result = board.wait(task, TIMEOUTS["configure"], machine.running)
+        result = board.wait(task, run.timeouts["configure"], machine.running)
         if result is None or result.rc != 0:
             raise PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
                               f"{_reason(result.output if result else '', service)}",
@@ -408,7 +407,7 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
         machine = by_role[role.name]
         units = configure.units_of(catalog, role)
         task = board.submit(machine.serial, "units", configure.units_task(units))
-        result = board.wait(task, TIMEOUTS["logs"], machine.running)
+        result = board.wait(task, run.timeouts["logs"], machine.running)
         output = result.output if result else ""
         states = dict(line.split()[1:3] for line in output.splitlines()
                       if line.startswith("unit ") and len(line.split()) >= 3)
@@ -459,7 +458,7 @@ def _collect_logs(run: Run, board: TaskBoard, catalog, roles: dict) -> None:
     tasks = {m: board.submit(m.serial, "logs", configure.logs_task(catalog, roles[m.role]))
              for m in run.machines if m.running() and m.role}
     for machine, task in tasks.items():
-        if board.wait(task, TIMEOUTS["logs"], machine.running) is not None:
+        if board.wait(task, run.timeouts["logs"], machine.running) is not None:
             run.logs[f"{machine.name}-journals"] = str(board.log_path(task))
 
 

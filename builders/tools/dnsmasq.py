@@ -7,7 +7,7 @@ from builders import log, tools
 from builders.tools import ip
 
 
-def config(bridge: str, server: str, dhcp_range: tuple[str, str], hosts: dict[str, str],
+def config(bridge: str, dhcp_range: tuple[str, str], hosts: dict[str, str],
            boot_url: str, state: Path) -> str:
     """`hosts`: MAC -> fixed address. iPXE identifies itself with the user class 'iPXE' and
     gets `boot_url`; nothing else is offered (no router: the network leads nowhere)."""

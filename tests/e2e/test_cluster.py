@@ -151,6 +151,9 @@ def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
     assert apt_candidates(repo) == {name: staged[name] for name in SERVICES}
 
 
+@pytest.mark.skipif(not os.environ.get("STACKDEB_E2E_FAILING_CLUSTER"),
+                    reason="a second real cluster run (13 minutes with its build) does not fit CI's 60 minutes; "
+                           "set STACKDEB_E2E_FAILING_CLUSTER=1 (its last result is in docs/cluster.md)")
 def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target, tmp_path):
     env, repo = target
     before = apt_candidates(repo)
