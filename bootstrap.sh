@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
-#   ./bootstrap.sh               set up, then lock (when upstream data is given), bundle, package, publish,
-#                                and start the embedded Buildbot master (its first run finds all built)
+#   ./bootstrap.sh               set up, then lock, bundle, package, publish, and start the embedded
+#                                Buildbot master (its first run finds all built, then runs the cluster)
 #   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
-# Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset
-# and the snapshots beside this checkout exist (../shared/data), those are used.
+# Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset,
+# the snapshot committed in upstream/ (upstream/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,17 +41,9 @@ echo "== creating .venv with the system python3 and installing stackdeb"
 .venv/bin/pip install -q -e '.[test]'
 [ "$deps_only" = 1 ] && exit 0
 
-if [ -z "${STACKDEB_RELEASES:-}" ] && [ -d ../shared/data/openstack-releases ]; then
-  export STACKDEB_RELEASES=../shared/data/openstack-releases
-  export STACKDEB_REQUIREMENTS=../shared/data/openstack-requirements
-fi
 release=${STACKDEB_RELEASE:-2026.1} suite=${STACKDEB_SUITE:-bookworm}
-if [ -n "${STACKDEB_RELEASES:-}" ]; then
-  echo "== stackdeb lock --release $release --suite $suite"
-  .venv/bin/stackdeb lock --release "$release" --suite "$suite"
-else
-  echo "== no upstream data given: using the committed lock"
-fi
+echo "== stackdeb lock --release $release --suite $suite"
+.venv/bin/stackdeb lock --release "$release" --suite "$suite"
 echo "== stackdeb bundle --release $release --suite $suite"
 .venv/bin/stackdeb bundle --release "$release" --suite "$suite" --install-build-deps
 echo "== stackdeb package --release $release --suite $suite --all"
@@ -59,10 +51,8 @@ echo "== stackdeb package --release $release --suite $suite --all"
 echo "== stackdeb publish --release $release --suite $suite"
 .venv/bin/stackdeb publish --release "$release" --suite "$suite"
 .venv/bin/stackdeb repo status --release "$release" --suite "$suite"
-if [ -n "${STACKDEB_RELEASES:-}" ]; then
-  echo "== stackdeb master start: the embedded Buildbot master and worker, and their first pipeline run"
-  .venv/bin/stackdeb master start --release "$release" --suite "$suite" --wait
-  echo "== the web UI is on http://127.0.0.1:8010/ (stop it with: .venv/bin/stackdeb master stop)"
-fi
+echo "== stackdeb master start: the embedded Buildbot master and worker, and their first pipeline run"
+.venv/bin/stackdeb master start --release "$release" --suite "$suite" --wait
+echo "== the web UI is on http://127.0.0.1:8010/ (stop it with: .venv/bin/stackdeb master stop)"
 echo "== done: the signed repository is in build/repo/public; serve it with:"
 echo "   .venv/bin/stackdeb repo serve --release $release --suite $suite"

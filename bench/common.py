@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", ROOT / "upstream"))
 
 
 def scratch_project(services: list[str] | None = None) -> Path:

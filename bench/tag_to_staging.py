@@ -1,6 +1,6 @@
 """Latency from a new release upstream to its package in the staging suite, through Buildbot.
 
-A scratch project with keystone alone, upstream data from the shared snapshots as local git
+A scratch project with keystone alone, upstream data from the project's snapshot as local git
 repositories, keystone's newest release held back. Set-up (not timed): the embedded master
 and worker, keystone's previous release built and published, the bundle's wheels warm.
 Timed: commit the held-back release to openstack/releases; wait until staging has it.

@@ -28,6 +28,7 @@ other commands:
   repo      status of the repository, or serve it on 127.0.0.1
   inventory serve the endpoint the discovery agent reports to; machines lists them
   services  list the catalog's services and their versions in a release
+  snapshot  refresh the upstream data snapshot (upstream/) from the git repositories
   master    start or stop the embedded Buildbot master and worker; add web UI users
 
 Every stage records its inputs' digests; run again with nothing changed, it does nothing.
@@ -42,12 +43,16 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_sources(parser: argparse.ArgumentParser, requirements: bool = True) -> None:
-    parser.add_argument("--releases", default=os.environ.get("STACKDEB_RELEASES"),
-                        help="openstack/releases: directory or git URL ($STACKDEB_RELEASES)")
+    from builders.snapshot import default_source
+    parser.add_argument("--releases", default=os.environ.get("STACKDEB_RELEASES") or default_source("releases"),
+                        help="openstack/releases: directory or git URL ($STACKDEB_RELEASES; "
+                             "default: the project's snapshot in upstream/)")
     if requirements:
-        parser.add_argument("--requirements", default=os.environ.get("STACKDEB_REQUIREMENTS"),
+        parser.add_argument("--requirements",
+                            default=os.environ.get("STACKDEB_REQUIREMENTS") or default_source("requirements"),
                             help="openstack/requirements: git URL, checkout, or snapshot directory "
-                                 "with <release>/upper-constraints.txt ($STACKDEB_REQUIREMENTS)")
+                                 "with <release>/upper-constraints.txt ($STACKDEB_REQUIREMENTS; "
+                                 "default: the project's snapshot in upstream/)")
 
 
 def _add_index(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
 
+    snapshot = commands.add_parser(
+        "snapshot", help="refresh the upstream data snapshot in upstream/ from the git repositories",
+        description="Rewrite upstream/ from the openstack/releases and openstack/requirements git "
+                    "repositories: series_status.yaml, the catalog's deliverables and the "
+                    "upper-constraints of each series, with the commits they came from.")
+    snapshot.add_argument("--releases", required=True, help="openstack/releases: git URL or checkout")
+    snapshot.add_argument("--requirements", required=True, help="openstack/requirements: git URL or checkout")
+    snapshot.add_argument("--series", nargs="+", default=None,
+                          help="codenames to keep (default: those in the snapshot now)")
+    snapshot.add_argument("--output", default=None, help="where to write it (default: upstream/ of the checkout)")
     services = commands.add_parser("services", help="list the catalog's services",
                                    description="List the catalog's services; with --releases, also "
                                                "their newest final version in the release.")
@@ -289,6 +304,18 @@ def cmd_services(args, project: Project) -> None:
         print(f"{svc.name:12} {svc.distribution:22} {service_version(releases, series, svc.deliverable)}")
 
 
+def cmd_snapshot(args, project: Project) -> None:
+    from pathlib import Path
+    from builders.snapshot import SNAPSHOT_DIR, refresh_snapshot, snapshot_series
+    destination = Path(args.output) if args.output else SNAPSHOT_DIR
+    codenames = args.series or snapshot_series(destination)
+    if not codenames:
+        raise StackdebError(f"{destination} holds no series to refresh", hint="name them with --series")
+    releases = _source(project, args.releases, "openstack/releases", "--releases")
+    requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
+    refresh_snapshot(releases, requirements, project.catalog(), destination, codenames)
+
+
 def cmd_master(args, project: Project) -> None:
     from builders import embedded
     if args.action == "start":
@@ -338,7 +365,7 @@ def cmd_machines(args, project: Project) -> None:
 
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
-            "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
+            "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
 
 
 def main(argv: list[str] | None = None) -> int:

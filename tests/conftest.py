@@ -93,8 +93,8 @@ def stackdeb(capfd):
 @pytest.fixture
 def shared_data():
     if not (SHARED_DATA / "openstack-releases").is_dir():
-        pytest.fail(f"the shared upstream snapshots are missing at {SHARED_DATA} "
-                    "(set STACKDEB_SHARED_DATA)")
+        pytest.fail(f"the upstream snapshot is missing at {SHARED_DATA} "
+                    "(upstream/ in the checkout, or set STACKDEB_SHARED_DATA)")
     return SHARED_DATA
 
 

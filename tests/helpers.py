@@ -6,7 +6,8 @@ from pathlib import Path
 
 from builders import PROJECT_DIR
 
-SHARED_DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", PROJECT_DIR.parent / "shared" / "data"))
+# the upstream snapshot committed in the project (upstream/README.md)
+SHARED_DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", PROJECT_DIR / "upstream"))
 
 MINI_CATALOG = """\
 alpha:

@@ -42,3 +42,9 @@ def list_dir(git_dir: Path, ref: str, path: str) -> list[str]:
 def rev_parse(git_dir: Path, ref: str) -> str:
     return tools.run("git", ["--git-dir", str(git_dir), "rev-parse", ref],
                      what=ref, fix="check the branch/ref").stdout.strip()
+
+
+def commit_date(git_dir: Path, ref: str) -> str:
+    """The committer date of `ref`, ISO 8601."""
+    return tools.run("git", ["--git-dir", str(git_dir), "show", "-s", "--format=%cI", ref],
+                     what=ref, fix="check the branch/ref").stdout.strip()
