@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.add_argument("--listen", default="127.0.0.1:8700", help="address:port (default: %(default)s)")
     inventory.add_argument("--trust", action="append", metavar="CIDR",
                            help="a network reports are accepted from (repeatable; default: the loopback)")
+    inventory.add_argument("--reader", action="append", metavar="CIDR",
+                           help="a network that may read the machine list (repeatable; default: the loopback)")
     machines = commands.add_parser("machines", help="list the machines that reported to the inventory")
     machines.add_argument("--json", action="store_true", help="the full reports, as JSON")
 
@@ -353,7 +355,8 @@ def cmd_image(args, project: Project) -> None:
 
 def cmd_inventory(args, project: Project) -> None:
     from builders.inventory import DEFAULT_TRUSTED, serve
-    serve(project.inventory_db, args.listen, args.trust or list(DEFAULT_TRUSTED))
+    serve(project.inventory_db, args.listen, args.trust or list(DEFAULT_TRUSTED),
+          args.reader or list(DEFAULT_TRUSTED))
 
 
 def cmd_machines(args, project: Project) -> None:
