@@ -158,9 +158,11 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
         "workers": [{"name": WORKER_NAME, "password": password, "max_builds": 3,
                      "stackdeb": str(Path(sys.executable).parent / "stackdeb"), "environment": environment}],
     }
-    (basedir / "master.yaml").write_text(
-        "# stackdeb master settings (docs/buildbot.md); restart the master after editing\n"
-        + yaml.safe_dump(settings, sort_keys=False))
+    # the worker's password is in it: for the master's owner only
+    fd = os.open(basedir / "master.yaml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# stackdeb master settings (docs/buildbot.md); restart the master after editing\n"
+                  + yaml.safe_dump(settings, sort_keys=False))
     return settings
 
 
@@ -194,7 +196,7 @@ def start(project: Project, release: str, suite: str, *, releases: str | None, r
         buildbot.create_worker(worker_dir, f"127.0.0.1:{port}", worker["name"], worker["password"])
     log.info(f"starting the Buildbot master in {basedir}")
     buildbot.start_master(basedir)
-    buildbot.start_worker(worker_dir)
+    buildbot.start_worker(worker_dir, worker.get("environment") or {})
     url = settings["url"]
     wait_for_worker(url, worker["name"])
     log.info(f"web UI: {url} (admin password in {basedir / 'admin-password'})")

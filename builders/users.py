@@ -21,6 +21,30 @@ from builders.errors import StackdebError
 # (cancelling build requests, pausing workers, enabling schedulers).
 ROLES = ("release-engineer", "admin")
 _ITERATIONS = 600_000
+USER_PASSWORD_MINIMUM = 12      # people type these
+WORKER_PASSWORD_MINIMUM = 16    # machines do: stackdeb makes 22-character random ones
+_COMMON = {"password", "passw0rd", "changeme", "letmein", "qwerty", "admin", "buildbot",
+           "stackdeb", "openstack", "secret", "welcome", "123456"}
+
+
+def password_problem(password: str, name: str, minimum: int = USER_PASSWORD_MINIMUM) -> str | None:
+    """Why a password is too weak to accept, or None. Empty, short, the user's own name, one
+    character repeated, a run like 'abcd…'/'1234…', or a well-known password with digits."""
+    if not password.strip():
+        return "is empty"
+    if len(password) < minimum:
+        return f"is shorter than {minimum} characters"
+    lowered = password.lower()
+    if len(name) >= 3 and name.lower() in lowered:
+        return "contains the user name"
+    if len(set(password)) < 5:
+        return "has fewer than 5 different characters"
+    steps = {ord(b) - ord(a) for a, b in zip(password, password[1:])}
+    if steps <= {1} or steps <= {-1}:
+        return "is a run of consecutive characters"
+    if lowered.rstrip("0123456789!") in _COMMON:
+        return "is a well-known password"
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,10 @@ def add_user(path: Path, name: str, password: str, roles: list[str]) -> None:
     unknown = sorted(set(roles) - set(ROLES))
     if unknown or not roles:
         raise StackdebError(f"unknown or missing role {', '.join(unknown)}", hint=f"roles: {', '.join(ROLES)}")
+    problem = password_problem(password, name)
+    if problem:
+        raise StackdebError(f"the password for {name} {problem}",
+                            hint=f"use at least {USER_PASSWORD_MINIMUM} characters that are not easy to guess")
     users = read_users(path) if path.exists() else {}
     users[name] = User(name, hash_password(password), tuple(roles))
     lines = [f"{u.name}:{u.password_hash}:{','.join(u.roles)}\n" for u in users.values()]

@@ -28,7 +28,7 @@ def build_config(basedir: str) -> dict:
         "db": {"db_url": settings.database},
         "protocols": {"pb": {"port": settings.worker_port}},
         "workers": [worker.Worker(w.name, w.password, max_builds=w.max_builds,
-                                  properties={"stackdeb": w.stackdeb, "stackdeb_env": w.environment})
+                                  properties={"stackdeb": w.stackdeb})
                     for w in settings.workers],
         "change_source": change_sources(settings, catalog),
         "schedulers": scheduler_configs(settings, catalog),

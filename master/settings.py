@@ -14,6 +14,7 @@ from builders.catalog import Catalog
 from builders.cluster.layout import find_layout
 from builders.errors import StackdebError
 from builders.targets import get_suite
+from builders.users import WORKER_PASSWORD_MINIMUM, password_problem
 
 FILE_NAME = "master.yaml"
 
@@ -76,6 +77,9 @@ def load_settings(basedir: Path, catalog: Catalog) -> Settings:
     if not path.is_file():
         raise SettingsError(f"{path} does not exist: run `stackdeb master start` to create one, "
                             "or write it (docs/buildbot.md)")
+    if path.stat().st_mode & 0o077:
+        raise SettingsError(f"{path} holds the workers' passwords and is readable by others: "
+                            f"chmod 600 {path}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -143,8 +147,16 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
 
 def _worker(entry, fail) -> WorkerSettings:
     if not isinstance(entry, dict) or not entry.get("name") or not entry.get("password"):
-        fail(f"workers: each entry needs name and password, got {entry!r}")
-    max_builds = int(entry.get("max_builds", 3))
+        # never the entry itself in the message: it holds the password
+        shown = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        fail(f"workers: each entry needs name and password, got {shown}")
+    problem = password_problem(str(entry["password"]), str(entry["name"]), minimum=WORKER_PASSWORD_MINIMUM)
+    if problem:
+        fail(f"workers: {entry['name']}'s password {problem}")
+    try:
+        max_builds = int(entry.get("max_builds", 3))
+    except (TypeError, ValueError):
+        fail(f"workers: {entry['name']} has max_builds {entry.get('max_builds')!r}; expected a number")
     if max_builds < 2:
         # A pipeline build keeps its slot while it waits for the stages it triggered.
         fail(f"workers: {entry['name']} has max_builds {max_builds}; at least 2 are needed")

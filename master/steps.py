@@ -1,7 +1,8 @@
 """Build steps: each runs one `stackdeb` command on the worker, the command a person would type.
 
-Worker properties say where stackdeb is (`stackdeb`) and its environment (`stackdeb_env`);
-build properties say what to build (`release`, `suite`, `services`, `rebuild`, `publish`).
+A worker property says where stackdeb is (`stackdeb`); build properties say what to build
+(`release`, `suite`, `services`, `rebuild`, `publish`). The environment is the worker
+process's own: the master never sends it, and no step logs it (anonymous users read logs).
 """
 
 import json
@@ -35,7 +36,7 @@ class Stackdeb(steps.ShellCommand):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("haltOnFailure", True)
-        kwargs.setdefault("env", util.Property("stackdeb_env", default={}))
+        kwargs.setdefault("logEnviron", False)
         super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args], **kwargs)
         self.lines = _StackdebLines()
         self.addLogObserver("stdio", self.lines)
@@ -95,7 +96,7 @@ def plan_packages() -> steps.SetPropertyFromCommand:
         return {"services_to_build": [line.strip() for line in stdout.splitlines() if line.strip()]}
     return steps.SetPropertyFromCommand(
         name="plan", command=plan_command, extract_fn=extract, haltOnFailure=True,
-        env=util.Property("stackdeb_env", default={}),
+        logEnviron=False,
         description="which services changed", descriptionDone="planned")
 
 
@@ -121,7 +122,7 @@ class ClusterReport(steps.ShellCommand):
     attached as logs, and `cluster_result` and `verdict` become build properties."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("env", util.Property("stackdeb_env", default={}))
+        kwargs.setdefault("logEnviron", False)
         super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "cluster", "--report", *TARGET],
                          name="report", alwaysRun=True, haltOnFailure=False, flunkOnFailure=True, **kwargs)
         self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)

@@ -7,6 +7,8 @@ requests, pause workers, enable schedulers).
 
 from buildbot.plugins import util
 from buildbot.www.auth import CustomAuth
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import threads
 
 from builders.users import check_password, read_users
 
@@ -17,6 +19,15 @@ class UsersFileAuth(CustomAuth):
     def __init__(self, users, **kwargs):
         super().__init__(**kwargs)
         self.users = users
+
+    def requestAvatarId(self, cred):
+        # PBKDF2 takes a good part of a second on purpose: off the reactor, so a login (or a
+        # flood of them) never stalls the master
+        def decide(ok: bool):
+            if ok:
+                return cred.username
+            raise UnauthorizedLogin()
+        return threads.deferToThread(self.check_credentials, cred.username, cred.password).addCallback(decide)
 
     def check_credentials(self, username: bytes, password: bytes) -> bool:
         user = self.users.get(username.decode(errors="replace"))
@@ -29,12 +40,13 @@ def www_config(settings) -> dict:
     for user in users.values():
         for role in user.roles:
             roles.setdefault(role, []).append(user.name)
-    engineers = ["release-engineer", "admin"]
+    # Buildbot stops at the first rule whose endpoint matches and denies unless it says
+    # otherwise: the release-engineer rules must fall through for a user who is admin alone
+    engineer_actions = (util.ForceBuildEndpointMatcher, util.RebuildBuildEndpointMatcher,
+                        util.StopBuildEndpointMatcher)
     authz = util.Authz(
         allowRules=[
-            *(util.ForceBuildEndpointMatcher(role=role) for role in engineers),
-            *(util.RebuildBuildEndpointMatcher(role=role) for role in engineers),
-            *(util.StopBuildEndpointMatcher(role=role) for role in engineers),
+            *(matcher(role="release-engineer", defaultDeny=False) for matcher in engineer_actions),
             util.AnyControlEndpointMatcher(role="admin"),
         ],
         roleMatchers=[util.RolesFromUsername(roles=[role], usernames=names) for role, names in roles.items()],

@@ -69,6 +69,7 @@ def run(
     quiet: bool = True,
     action: str | None = None,
     log_file: Path | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     """Run `tool args`; on failure raise an error naming the tool, the input and the fix.
 
@@ -77,9 +78,10 @@ def run(
     In `env`, a value of None removes that variable. `action` names the failure when the
     tool is only a vehicle ("building venv-nova" rather than "unshare"). With `log_file`,
     all output goes there instead (long, chatty tools) and its tail is shown on failure.
+    Arguments equal to one of `secrets` are logged as '***'.
     """
     argv = [find(tool), *args]
-    shown = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
+    shown = ["***" if a in secrets else a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
     log.info("$ " + shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
@@ -96,6 +98,8 @@ def run(
         )
     if result.returncode not in ok_codes:
         tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
+        for secret in secrets:
+            tail = tail.replace(secret, "***")
         raise StackdebError(
             f"{action or tool} failed (exit {result.returncode}) on {what}:\n{tail}", hint=fix
         )

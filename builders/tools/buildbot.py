@@ -29,12 +29,15 @@ def stop_master(basedir: Path) -> None:
 
 def create_worker(basedir: Path, master: str, name: str, password: str) -> None:
     tools.run("buildbot-worker", ["create-worker", "--umask=0o022", str(basedir), master, name, password],
-              what=str(basedir), fix="check the directory is writable")
+              what=str(basedir), fix="check the directory is writable", secrets=(password,))
+    # buildbot.tac holds the password: for the worker's owner only
+    (basedir / "buildbot.tac").chmod(0o600)
 
 
-def start_worker(basedir: Path) -> None:
+def start_worker(basedir: Path, environment: dict[str, str] | None = None) -> None:
+    """Start the worker daemon; `environment` becomes its own, inherited by every step."""
     tools.run("buildbot-worker", ["start", str(basedir)], what=f"the worker in {basedir}",
-              fix=_FIX.format(basedir=basedir), action="starting the Buildbot worker")
+              fix=_FIX.format(basedir=basedir), action="starting the Buildbot worker", env=environment)
 
 
 def stop_worker(basedir: Path) -> None:

@@ -25,6 +25,10 @@ from helpers import deliverable
 
 STACKDEB = str(Path(sys.executable).parent / "stackdeb")
 ENGINEER = ("relen", "engineer-password")
+ADMIN_ALONE = ("boss", "admin-only-password")
+BOTH_ROLES = ("lead", "both-roles-password")
+# in the worker's environment: no log, page or world-readable file may show it
+WORKER_SECRET = "stackdeb-test-secret-" + os.urandom(8).hex()
 BUILD_TIMEOUT = 900
 
 
@@ -97,10 +101,13 @@ def master(tmp_path_factory):
     mini, env = make_mini_project(base, index)
     releases = git_from_snapshot(mini.releases, base / "upstream/releases.git", branch_dirs=False)
     requirements = git_from_snapshot(mini.requirements, base / "upstream/requirements.git", branch_dirs=True)
-    env = {**os.environ, **env, "STACKDEB_RELEASES": str(releases), "STACKDEB_REQUIREMENTS": str(requirements)}
-    add = subprocess.run([STACKDEB, "master", "adduser", ENGINEER[0], "--role", "release-engineer"],
-                         env=env, input=ENGINEER[1] + "\n", capture_output=True, text=True)
-    assert add.returncode == 0, add.stderr
+    env = {**os.environ, **env, "STACKDEB_RELEASES": str(releases), "STACKDEB_REQUIREMENTS": str(requirements),
+           "STACKDEB_TEST_SECRET": WORKER_SECRET}
+    for (user, password), roles in ((ENGINEER, ["release-engineer"]), (ADMIN_ALONE, ["admin"]),
+                                    (BOTH_ROLES, ["release-engineer", "admin"])):
+        add = subprocess.run([STACKDEB, "master", "adduser", user, *(f"--role={r}" for r in roles)],
+                             env=env, input=password + "\n", capture_output=True, text=True)
+        assert add.returncode == 0, add.stderr
     web_port = free_port()
     start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
                             "--worker-port", str(free_port()), "--poll-interval", "2", "--wait",
@@ -232,6 +239,76 @@ def test_anonymous_users_can_look_but_not_act(master):
     assert master.builds("promote")[-1]["results"] == 0, master.step_summaries(master.builds("promote")[-1])
     status = master.stackdeb("repo", "status").stdout
     assert "differs" not in status, status                          # tested == staging now
+
+
+def test_each_role_may_do_exactly_what_the_docs_say(master):
+    """anonymous: nothing; release-engineer: force, rebuild, stop (promote included); admin
+    alone: all of it and every other control action; both roles: the same as admin."""
+    verdict = signed_verdict(master)
+    worker = master.anonymous.get("workers")["workers"][0]["workerid"]
+    quick = dict(builderid=None, reason="authz", release="2026.1", suite="bookworm",
+                 services=["beta"], rebuild=False, publish=False)    # plans, finds nothing to build
+    clients = {"anonymous": master.anonymous, "release-engineer": master.engineer}
+    for name, (user, password) in (("admin alone", ADMIN_ALONE), ("both", BOTH_ROLES)):
+        clients[name] = WebClient(master.url)
+        clients[name].login(user, password)
+    expected = {"anonymous": {"force build": 403, "force promote": 403, "rebuild": 403, "stop": 403,
+                              "pause worker": 403, "unpause worker": 403},
+                "release-engineer": {"force build": 200, "force promote": 200, "rebuild": 200, "stop": 200,
+                                     "pause worker": 403, "unpause worker": 403}}
+    expected["admin alone"] = expected["both"] = dict.fromkeys(expected["anonymous"], 200)
+    answers = {}
+    for name, client in clients.items():
+        before = master.counts()["pipeline"]
+        master.wait_idle(before)
+        last = master.builds("pipeline")[-1]["buildid"]
+        actions = {"force build": ("forceschedulers/build", "force", quick),
+                   "force promote": ("forceschedulers/promote", "force",
+                                     dict(builderid=None, reason="authz", release="2026.1", suite="bookworm",
+                                          verdict=str(verdict))),
+                   "rebuild": (f"builds/{last}", "rebuild", {}),
+                   "stop": (f"builds/{last}", "stop", {}),
+                   "pause worker": (f"workers/{worker}", "pause", {"reason": "authz"}),
+                   "unpause worker": (f"workers/{worker}", "unpause", {})}
+        answers[name] = {action: client.call(path, method, **params)[0]
+                         for action, (path, method, params) in actions.items()}
+    assert answers == expected
+    master.wait_idle(master.counts()["pipeline"])
+
+
+def test_no_log_page_or_readable_file_shows_a_secret(master):
+    """The worker's environment holds a secret and master.yaml the worker's password: after
+    the runs above, neither is in any log or page the web UI serves, to anyone, nor in the
+    master's own logs, nor in any file under the master's directory that others can read."""
+    import yaml
+    basedir = master.mini.build / "master"
+    password = yaml.safe_load((basedir / "master.yaml").read_text())["workers"][0]["password"]
+    secrets = (WORKER_SECRET, password)
+    admin = WebClient(master.url)
+    admin.login(*BOTH_ROLES)
+    for client in (master.anonymous, admin):
+        builds = client.get("builds?property=*")["builds"]
+        assert len(builds) > 10
+        pages = [json.dumps(builds), json.dumps(client.get("workers")), json.dumps(client.get("changes"))]
+        for build in builds:
+            for step in client.get(f"builds/{build['buildid']}/steps")["steps"]:
+                for log in client.get(f"steps/{step['stepid']}/logs")["logs"]:
+                    lines = client.get(f"logs/{log['logid']}/contents")["logchunks"]
+                    pages.append("".join(chunk["content"] for chunk in lines))
+        served = "\n".join(pages)
+        assert "STACKDEB_BUILD_DIR" not in served            # no environment at all
+        for secret in secrets:
+            assert secret not in served
+    for path in basedir.rglob("*"):
+        if not path.is_file():
+            continue
+        mode = path.stat().st_mode
+        text = path.read_bytes()
+        for secret in secrets:
+            if path.name.startswith("twistd.log") or mode & 0o004:
+                assert secret.encode() not in text, f"{path} (mode {mode & 0o777:o}) holds a secret"
+    assert (basedir / "master.yaml").stat().st_mode & 0o777 == 0o600
+    assert (basedir / "worker/buildbot.tac").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_screenshot_of_the_waterfall_is_not_blank(master, tmp_path):

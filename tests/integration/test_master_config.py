@@ -19,12 +19,13 @@ def master_dir(tmp_path):
     basedir = tmp_path / "master"
     subprocess.run([BIN / "buildbot", "create-master", "--quiet", "--config", PROJECT_DIR / "master.cfg",
                     basedir], check=True)
-    add_user(basedir / "users", "alice", "pw", ["release-engineer"])
+    add_user(basedir / "users", "alice", "correct-horse-staple", ["release-engineer"])
     settings = {"targets": [{"release": "2026.1", "suite": "bookworm"}],
                 "sources": {"releases": str(tmp_path / "releases.git"),
                             "requirements": str(tmp_path / "requirements.git")},
-                "workers": [{"name": "local", "password": "x", "max_builds": 3}]}
+                "workers": [{"name": "local", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": 3}]}
     (basedir / "master.yaml").write_text(yaml.safe_dump(settings))
+    (basedir / "master.yaml").chmod(0o600)
     return basedir
 
 
@@ -53,3 +54,25 @@ def test_a_missing_users_file_fails_checkconfig(master_dir):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert f"the users file {master_dir / 'users'} does not exist" in output and "Traceback" not in output
+
+
+def test_a_settings_file_others_can_read_fails_checkconfig(master_dir):
+    (master_dir / "master.yaml").chmod(0o644)
+    result = checkconfig(master_dir)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "readable by others: chmod 600" in output and "Traceback" not in output
+
+
+def test_a_weak_worker_password_fails_checkconfig_without_showing_it(master_dir):
+    settings = yaml.safe_load((master_dir / "master.yaml").read_text())
+    settings["workers"] = [{"name": "local", "password": "hunter2"}]
+    (master_dir / "master.yaml").write_text(yaml.safe_dump(settings))
+    result = checkconfig(master_dir)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "local's password is shorter than 16 characters" in output
+    assert "hunter2" not in output
+    settings["workers"] = [{"password": "a-long-secret-password-1"}]
+    (master_dir / "master.yaml").write_text(yaml.safe_dump(settings))
+    result = checkconfig(master_dir)
+    output = result.stdout + result.stderr
+    assert "each entry needs name and password" in output and "a-long-secret-password-1" not in output

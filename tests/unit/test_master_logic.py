@@ -25,15 +25,27 @@ def catalog(tmp_path):
 
 def test_users_file_keeps_hashes_not_passwords(tmp_path):
     users = tmp_path / "users"
-    add_user(users, "alice", "s3cret", ["release-engineer"])
-    add_user(users, "bob", "other", ["admin"])
-    assert "s3cret" not in users.read_text()
+    add_user(users, "alice", "s3cret-horse-battery", ["release-engineer"])
+    add_user(users, "bob", "other-staple-river", ["admin"])
+    assert "s3cret-horse-battery" not in users.read_text()
     assert users.stat().st_mode & 0o777 == 0o600
     found = read_users(users)
     assert found["alice"].roles == ("release-engineer",)
-    assert check_password(found["alice"].password_hash, "s3cret")
+    assert check_password(found["alice"].password_hash, "s3cret-horse-battery")
     assert not check_password(found["alice"].password_hash, "wrong")
     assert not check_password("plain-text", "plain-text")
+
+
+@pytest.mark.parametrize("password, problem", [
+    ("", "is empty"), ("   ", "is empty"), ("short", "shorter than 12"), ("alice-is-the-best", "user name"),
+    ("aaaaaaaaaaaaaaaa", "fewer than 5 different"), ("abcdefghijklmnop", "consecutive"),
+    ("zyxwvutsrqponm", "consecutive"),
+    ("password123456", "well-known"), ("Changeme2026!", "well-known"),
+])
+def test_weak_passwords_are_refused(tmp_path, password, problem):
+    with pytest.raises(StackdebError, match=problem):
+        add_user(tmp_path / "users", "alice", password, ["admin"])
+    assert not (tmp_path / "users").exists()
 
 
 @pytest.mark.parametrize("line, message", [
@@ -51,7 +63,7 @@ def test_a_malformed_users_file_is_refused_with_its_line(tmp_path, line, message
 def settings_data(**changes):
     data = {"targets": [{"release": "2026.1", "suite": "bookworm"}],
             "sources": {"releases": "/up/releases.git", "requirements": "/up/requirements.git"},
-            "workers": [{"name": "local", "password": "x"}]}
+            "workers": [{"name": "local", "password": "wk-7Qe2-ZtLp-91xA"}]}
     data.update(changes)
     return data
 
@@ -67,7 +79,7 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
 
 @pytest.mark.parametrize("changes, message", [
     ({"watch": ["alpha", "gamma"]}, "watch: unknown service gamma"),
-    ({"workers": [{"name": "w", "password": "x", "max_builds": 1}]}, "at least 2 are needed"),
+    ({"workers": [{"name": "w", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": 1}]}, "at least 2 are needed"),
     ({"targets": [{"release": "2026.1", "suite": "sid"}]}, "unknown suite 'sid'"),
     ({"nightly": "25:00"}, "nightly: expected HH:MM"),
     ({"colour": "blue"}, "unknown key colour"),
