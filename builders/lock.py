@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from builders import log
 from builders.constraints import Constraints, load_overrides
@@ -43,6 +44,7 @@ class LockInputs:
     constraints_origin: str
     overrides: list[str]
     resolver: str
+    pinned: frozenset[str] = frozenset()    # services an override pins to a version
 
     def digest(self) -> str:
         return sha256_json({
@@ -83,7 +85,7 @@ def gather_inputs(project: Project, release: str, suite_name: str, releases: Sou
         line + "\n" for line in svc.requirement_lines(versions[svc.name])) for svc in catalog}
     service_inputs[BUILD_TOOLS_INPUT] = "".join(f"{tool}\n" for tool in BUILD_TOOLS)
     return LockInputs(series, suite, versions, service_inputs, constraints.text(), uc.origin,
-                      applied, resolver)
+                      applied, resolver, frozenset(pin.service for pin in overrides.services))
 
 
 def _header(inputs: LockInputs) -> str:
@@ -131,6 +133,24 @@ def check_lock(text: str, inputs: LockInputs, catalog_dists: dict[str, str]) -> 
     return pins
 
 
+def check_no_downgrade(locked: dict[str, str], inputs: LockInputs, label: str) -> None:
+    """A service's version never goes backwards in a new lock unless an override pins it
+    there (with its reason): upstream data that lost a release must not quietly downgrade."""
+    for service, version in sorted(inputs.versions.items()):
+        before = locked.get(service)
+        if not before or service in inputs.pinned:
+            continue
+        try:
+            older = Version(version) < Version(before)
+        except InvalidVersion:
+            continue
+        if older:
+            raise StackdebError(
+                f"{service} would go back from {before} to {version} in the lock for {label}",
+                hint=f"check the releases data; to downgrade on purpose, pin it in overrides.yaml: "
+                     f"services: {{{service}: {{version: {version}, reason: why}}}}")
+
+
 def touched(old: dict | None, new: dict) -> list[str]:
     """Services whose closure differs between two closures.json contents."""
     old = old or {}
@@ -175,6 +195,7 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
                  f"[{time.monotonic() - started:.2f}s]")
         return LockResult(out, False, manifest.get("pins", 0), [])
 
+    check_no_downgrade(manifest.get("services") or {}, inputs, label)
     log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
     body = run_resolver(inputs, index_url or configured_index_url())
     catalog = project.catalog()
@@ -193,6 +214,7 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
         "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
         "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
         "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
+        "sources": {"releases": releases.commit(), "requirements": inputs.constraints_origin},
         "overrides": inputs.overrides, "generation": generation,
         "source_date_epoch": epoch,
         "service_builds": service_builds(manifest, old_closures, new_closures, tools, generation, epoch),

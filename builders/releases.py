@@ -19,6 +19,8 @@ from builders.errors import StackdebError
 from builders.tools import git
 
 FINAL_VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
+RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 class Source:
@@ -47,7 +49,12 @@ class Source:
             return False
 
     def commit(self, ref: str = "HEAD") -> str:
-        return git.rev_parse(self.git_dir, ref) if self.git_dir else "snapshot"
+        """The commit the data comes from; for a snapshot directory, the one its SOURCE names."""
+        if self.git_dir:
+            return git.rev_parse(self.git_dir, ref)
+        source = self.directory / "SOURCE"
+        words = source.read_text().split() if source.is_file() else []
+        return f"snapshot@{words[0]}" if words else "snapshot"
 
 
 def is_git_repository(path: Path) -> bool:
@@ -91,18 +98,53 @@ def final_versions(releases: Source, series: Series, deliverable: str) -> list[V
     if not releases.exists(path):
         raise StackdebError(f"deliverable '{deliverable}' has no file {path} in the releases data",
                             hint="check the catalog entry's 'deliverable' field")
-    return final_versions_in(releases.read(path))
+    return final_versions_in(releases.read(path), path)
 
 
-def final_versions_in(deliverable_yaml: str) -> list[Version]:
-    """The final versions listed in one deliverable file's text, oldest first."""
-    data = yaml.safe_load(deliverable_yaml) or {}
-    versions = []
-    for release in data.get("releases") or []:
-        text = str(release.get("version", ""))
-        if FINAL_VERSION_RE.match(text):
-            versions.append(Version(text))
+def final_versions_in(deliverable_yaml: str, where: str = "deliverable") -> list[Version]:
+    """The final versions listed in one deliverable file's text, oldest first. The file is
+    checked first: a malformed entry is an error naming the file and the entry, never a
+    version silently skipped (which could lock an older one)."""
+    versions = [Version(e["version"]) for e in releases_in(deliverable_yaml, where)
+                if FINAL_VERSION_RE.match(e["version"])]
     return sorted(versions)
+
+
+def releases_in(deliverable_yaml: str, where: str) -> list[dict]:
+    """The `releases` entries of a deliverable file, each checked: a version string that is a
+    release or pre-release version, listed once, with the commit of every project."""
+    try:
+        data = yaml.safe_load(deliverable_yaml)
+    except yaml.YAMLError as exc:
+        raise StackdebError(f"{where} is not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StackdebError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    entries = data.get("releases") or []
+    if not isinstance(entries, list):
+        raise StackdebError(f"{where}: 'releases' must be a list, got {type(entries).__name__}")
+    seen = set()
+    for number, entry in enumerate(entries, 1):
+        label = f"{where}, release #{number}"
+        if not isinstance(entry, dict):
+            raise StackdebError(f"{label}: expected a mapping with 'version', got {entry!r:.60}")
+        version = entry.get("version")
+        if not isinstance(version, str):
+            raise StackdebError(f"{label}: 'version' must be a string, got {version!r:.60}",
+                                hint="a version such as 29.0.2, quoted if YAML would read it as a number")
+        if not RELEASE_VERSION_RE.match(version):
+            raise StackdebError(f"{label}: '{version:.60}' is not a release version",
+                                hint="expected N.N.N, or a pre-release such as N.N.N.0rc1")
+        if version in seen:
+            raise StackdebError(f"{label}: version {version} is listed twice")
+        seen.add(version)
+        for project in entry.get("projects") or []:
+            if not isinstance(project, dict) or not isinstance(project.get("repo"), str) \
+                    or not COMMIT_RE.match(str(project.get("hash", ""))):
+                raise StackdebError(f"{label} ({version}): each project needs a repo and a 40-hex commit hash, "
+                                    f"got {project!r:.80}")
+    return entries
 
 
 def service_version(releases: Source, series: Series, deliverable: str,

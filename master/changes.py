@@ -116,9 +116,13 @@ class DeliverableScheduler(TargetScheduler):
         release_ids = series_release_ids((yield self._show(change["revision"], "series_status.yaml")))
         found = []
         for codename, service, path in files:
-            versions = final_versions_in((yield self._show(change["revision"], path)))
+            try:
+                versions = final_versions_in((yield self._show(change["revision"], path)), path)
+                newest = str(versions[-1]) if versions else "no final release"
+            except StackdebError:
+                # still a build: its lock step names the malformed entry for everyone to see
+                newest = "(malformed deliverable)"
             release = release_ids.get(codename)
-            newest = str(versions[-1]) if versions else "no final release"
             for target in self.targets:
                 if target.release == release:
                     found.append((target, [service], f"{service} {newest} in {codename} ({release})"))

@@ -3,7 +3,7 @@
 import json
 
 from builders.lockfile import parse_lock
-from helpers import snapshot
+from helpers import deliverable, snapshot
 
 
 def lock(stackdeb, mini, *extra):
@@ -103,3 +103,23 @@ def test_an_unknown_service_in_the_overrides_is_refused(stackdeb, mini_project):
         "services:\n  gamma: {version: 1.0.0, reason: r}\n")
     code, err = lock(stackdeb, mini_project)
     assert code == 1 and "unknown service 'gamma'" in err
+
+
+def test_a_service_never_goes_back_without_an_override(stackdeb, mini_project):
+    mini_project.index.add_wheel("alpha-svc", "0.9.0", requires=["libone"],
+                                 console_scripts={"alpha-manage": "alpha_svc:main"},
+                                 modules={"alpha_svc/wsgi/__init__.py": "", "alpha_svc/wsgi/api.py": "application = None\n"})
+    assert lock(stackdeb, mini_project)[0] == 0
+    before = snapshot(mini_project.lock_dir)
+    # upstream's file lost its newest release: the newest left is older than what is locked
+    (mini_project.releases / "deliverables/gazpacho/alpha.yaml").write_text(deliverable("0.9.0"))
+    code, err = lock(stackdeb, mini_project)
+    assert code != 0 and "alpha would go back from 1.0.0 to 0.9.0 in the lock for 2026.1/bookworm" in err
+    assert "Traceback" not in err and snapshot(mini_project.lock_dir) == before
+    (mini_project.root / "requirements-bundles/2026.1/overrides.yaml").write_text(
+        "services:\n  alpha: {version: 0.9.0, reason: 1.0.0 was withdrawn upstream}\n")
+    code, err = lock(stackdeb, mini_project)
+    assert code == 0, err
+    manifest = json.loads((mini_project.lock_dir / "manifest.json").read_text())
+    assert manifest["services"]["alpha"] == "0.9.0"
+    assert manifest["sources"] == {"releases": "snapshot", "requirements": "stable/2026.1@0123abcd"}

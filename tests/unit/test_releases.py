@@ -92,3 +92,32 @@ def test_snapshot_directories_read_per_release_folders(tmp_path, releases_dir):
     with pytest.raises(StackdebError, match="no upper-constraints.txt for 2026.2"):
         upper_constraints(Source(str(tmp_path / "req"), tmp_path),
                           find_series(Source(str(releases_dir), tmp_path), "2026.2"))
+
+
+GOOD = "  - version: 1.0.0\n    projects:\n      - repo: openstack/x\n        hash: " + "a" * 40 + "\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- just a list\n", "expected a mapping at the top level"),
+    ("releases: {version: 1.0.0}\n", "'releases' must be a list"),
+    ("releases:\n  - 1.0.0\n", "release #1: expected a mapping"),
+    ("releases:\n  - version: 2026.1\n", "release #1: 'version' must be a string"),
+    ("releases:\n  - version: '1.0.0 '\n", "'1.0.0 ' is not a release version"),
+    ("releases:\n  - version: v2.0.0\n", "'v2.0.0' is not a release version"),
+    ("releases:\n" + GOOD + "  - version: 1.0.0\n", "release #2: version 1.0.0 is listed twice"),
+    ("releases:\n  - version: 1.1.0\n    projects:\n      - repo: openstack/x\n        hash: main\n",
+     "release #1 \\(1.1.0\\): each project needs a repo and a 40-hex commit hash"),
+    ("releases: [\n", "is not valid YAML"),
+])
+def test_a_malformed_deliverable_names_the_file_and_the_entry(releases_dir, tmp_path, text, message):
+    (releases_dir / "deliverables/gazpacho/keystone.yaml").write_text(text)
+    source = Source(str(releases_dir), tmp_path)
+    with pytest.raises(StackdebError, match=message) as error:
+        service_version(source, find_series(source, "2026.1"), "keystone")
+    assert "deliverables/gazpacho/keystone.yaml" in str(error.value)
+
+
+def test_a_snapshot_directory_names_its_commit(releases_dir, tmp_path):
+    assert Source(str(releases_dir), tmp_path).commit() == "snapshot"
+    (releases_dir / "SOURCE").write_text("0123abcd 2026-08-21\n")
+    assert Source(str(releases_dir), tmp_path).commit() == "snapshot@0123abcd"
