@@ -35,6 +35,26 @@ Every stage records its inputs' digests; run again with nothing changed, it does
 """
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer no smaller than `minimum` (argparse prints one line)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _at_least(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
+
+
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", default=os.environ.get("STACKDEB_RELEASE", "2026.1"),
                         help="OpenStack series id or codename (default: %(default)s)")
@@ -86,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(bundle)
     bundle.add_argument("--install-build-deps", action="store_true",
                         help="apt-get install the system packages that compiling sdists needs (root)")
-    bundle.add_argument("--jobs", type=int, default=4, help="parallel downloads (default: %(default)s)")
+    bundle.add_argument("--jobs", type=_at_least(1), default=4, help="parallel downloads (default: %(default)s)")
     bundle.add_argument("--force", action="store_true", help="rebuild even if the lock did not change")
 
     package = commands.add_parser("package", help="build venv-<service> packages",
@@ -111,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "DEB arguments: the target's bundle and built packages.")
     _add_target(publish)
     publish.add_argument("debs", nargs="*", metavar="DEB", help="packages of the build set")
-    publish.add_argument("--keep", type=int, default=5, help="generations kept for rollback (default: %(default)s)")
+    publish.add_argument("--keep", type=_at_least(1), default=5, help="generations kept for rollback (default: %(default)s)")
     rollback = commands.add_parser("rollback", help="make the previous repository generation live")
     rollback.set_defaults(release=None, suite=None)
     cluster = commands.add_parser("cluster", help="prove the staged build set on a test cluster",
@@ -141,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo = commands.add_parser("repo", help="repository status, or serve it")
     _add_target(repo)
     repo.add_argument("action", choices=["status", "serve"])
-    repo.add_argument("--port", type=int, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
+    repo.add_argument("--port", type=_port, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
 
     image = commands.add_parser("image", help="build the node image or the discovery live system",
                                 description="node: a diskimage-builder image wired to the target's staging "
@@ -178,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(master)
     _add_sources(master)
     _add_index(master)
-    master.add_argument("--web-port", type=int, default=8010, help="web UI port on 127.0.0.1 (default: %(default)s)")
-    master.add_argument("--worker-port", type=int, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
-    master.add_argument("--poll-interval", type=int, default=300, help="seconds between polls (default: %(default)s)")
+    master.add_argument("--web-port", type=_port, default=8010, help="web UI port on 127.0.0.1 (default: %(default)s)")
+    master.add_argument("--worker-port", type=_port, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
+    master.add_argument("--poll-interval", type=_at_least(1), default=300, help="seconds between polls (default: %(default)s)")
     master.add_argument("--no-kick-off", action="store_true", help="start without building")
     master.add_argument("--cluster-layout", default="minimal",
                         help="start: the layout the cluster builder runs, or none to stop at staging "

@@ -91,10 +91,14 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     def fail(message: str):
         raise SettingsError(f"{where}: {message}")
 
+    if not isinstance(data, dict):
+        fail(f"expected a mapping of settings, got {type(data).__name__}")
     unknown = sorted(set(data) - KNOWN_KEYS)
     if unknown:
         fail(f"unknown key {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_KEYS))})")
     sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        fail(f"sources: expected a mapping with releases, requirements and index_url, got {sources!r:.80}")
     for key in ("releases", "requirements"):
         if not sources.get(key):
             fail(f"sources.{key} is missing: the openstack/{key} git repository to poll")
@@ -113,13 +117,18 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         fail(f"the users file {users_file} does not exist "
              "(create it: stackdeb master adduser NAME --role release-engineer)")
     watched = data.get("watch") or ["all"]
+    if not isinstance(watched, list) or not all(isinstance(name, str) for name in watched):
+        fail(f"watch: expected a list of service names (or [all]), got {watched!r:.80}")
     names = [svc.name for svc in catalog]
     if watched == ["all"]:
         watched = names
     bad = sorted(set(watched) - set(names))
     if bad:
         fail(f"watch: unknown service {', '.join(bad)} (catalog services: {', '.join(names)})")
-    workers = [_worker(entry, fail) for entry in data.get("workers") or fail("workers is missing")]
+    entries = data.get("workers") or fail("workers is missing")
+    if not isinstance(entries, list):
+        fail(f"workers: expected a list of workers, got {type(entries).__name__}")
+    workers = [_worker(entry, fail) for entry in entries]
     cluster = data.get("cluster") or {}
     if not isinstance(cluster, dict) or set(cluster) - {"layout", "promote"}:
         fail(f"cluster: expected layout and promote, got {cluster!r}")
@@ -140,7 +149,7 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         database=str(data.get("database", "sqlite:///state.sqlite")),
         users_file=users_file, targets=targets,
         releases_url=str(sources["releases"]), requirements_url=str(sources["requirements"]),
-        index_url=sources.get("index_url"), poll_interval=int(data.get("poll_interval", 300)),
+        index_url=sources.get("index_url"), poll_interval=_whole(data.get("poll_interval", 300), "poll_interval", 1, fail),
         nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers,
         cluster_layout=layout, promote=promote)
 
@@ -153,15 +162,24 @@ def _worker(entry, fail) -> WorkerSettings:
     problem = password_problem(str(entry["password"]), str(entry["name"]), minimum=WORKER_PASSWORD_MINIMUM)
     if problem:
         fail(f"workers: {entry['name']}'s password {problem}")
-    try:
-        max_builds = int(entry.get("max_builds", 3))
-    except (TypeError, ValueError):
-        fail(f"workers: {entry['name']} has max_builds {entry.get('max_builds')!r}; expected a number")
+    max_builds = _whole(entry.get("max_builds", 3), f"workers: {entry['name']}'s max_builds", 0, fail)
+    environment = entry.get("environment") or {}
+    if not isinstance(environment, dict):
+        fail(f"workers: {entry['name']}'s environment must be a mapping of variables")
     if max_builds < 2:
         # A pipeline build keeps its slot while it waits for the stages it triggered.
         fail(f"workers: {entry['name']} has max_builds {max_builds}; at least 2 are needed")
     return WorkerSettings(entry["name"], str(entry["password"]), max_builds,
-                          str(entry.get("stackdeb", "stackdeb")), dict(entry.get("environment") or {}))
+                          str(entry.get("stackdeb", "stackdeb")),
+                          {str(key): str(value) for key, value in environment.items()})
+
+
+def _whole(value, key: str, minimum: int, fail) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        fail(f"{key}: expected a whole number, got {value!r:.40}")
+    if int(value) < minimum:
+        fail(f"{key}: at least {minimum}, got {value}")
+    return int(value)
 
 
 def _nightly(value, fail) -> tuple[int, int] | None:

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from builders.cli import build_parser
+from builders.cli import build_parser, main
 from builders.tools import find
 from builders.errors import StackdebError
 
@@ -31,3 +31,22 @@ def test_a_missing_tool_names_the_tool_and_the_fix(monkeypatch, tmp_path):
 def test_the_installed_command_runs():
     result = subprocess.run([sys.executable, "-m", "builders.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "stackdeb turns an OpenStack release" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bundle", "--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
+    (["bundle", "--jobs", "lots"], "argument --jobs: expected a whole number, got 'lots'"),
+    (["publish", "--keep", "-1"], "argument --keep: must be at least 1"),
+    (["repo", "serve", "--port", "70000"], "argument --port: a port is at most 65535"),
+    (["master", "start", "--web-port", "0"], "argument --web-port: must be at least 1"),
+    (["master", "start", "--poll-interval", "x"], "argument --poll-interval: expected a whole number"),
+    (["inventory", "serve", "--listen", "127.0.0.1:http"], "--listen 127.0.0.1:http: expected ADDRESS:PORT"),
+    (["inventory", "serve", "--reader", "10.0.0.0/33"], "trusted network"),
+])
+def test_a_bad_option_is_one_line_and_a_non_zero_exit(capsys, args, message):
+    try:
+        code = main(args)
+    except SystemExit as exit:      # argparse's own refusals
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err

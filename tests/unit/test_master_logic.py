@@ -77,6 +77,11 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
     assert (settings.cluster_layout, settings.promote) == ("minimal", "auto")
 
 
+def test_settings_that_are_not_a_mapping_are_one_line(tmp_path, catalog):
+    with pytest.raises(SettingsError, match="expected a mapping of settings, got list"):
+        parse_settings(["targets"], tmp_path, catalog, "master.yaml")
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"watch": ["alpha", "gamma"]}, "watch: unknown service gamma"),
     ({"workers": [{"name": "w", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": 1}]}, "at least 2 are needed"),
@@ -87,6 +92,17 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
     ({"cluster": {"promote": "sometimes"}}, "cluster.promote: auto or manual"),
     ({"cluster": {"layout": "huge"}}, "cluster.layout: unknown layout 'huge'"),
     ({"cluster": {"layout": "minimal", "colour": "blue"}}, "cluster: expected layout and promote"),
+    ({"sources": "/r"}, "sources: expected a mapping"),
+    ({"watch": "alpha"}, "watch: expected a list of service names"),
+    ({"poll_interval": "soon"}, "poll_interval: expected a whole number"),
+    ({"poll_interval": 0}, "poll_interval: at least 1"),
+    ({"workers": {"name": "w"}}, "workers: expected a list of workers"),
+    ({"workers": [{"name": "w", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": "many"}]},
+     "w's max_builds: expected a whole number"),
+    ({"workers": [{"name": "w", "password": "wk-7Qe2-ZtLp-91xA", "environment": ["A=1"]}]},
+     "w's environment must be a mapping"),
+    ({"workers": [{"name": "w", "password": ""}]}, "each entry needs name and password, got \\['name', 'password'\\]"),
+    ({"workers": [{"name": "w", "password": "short"}]}, "w's password is shorter than 16"),
 ])
 def test_bad_settings_name_the_key(tmp_path, catalog, changes, message):
     (tmp_path / "users").write_text("")
