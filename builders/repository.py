@@ -3,8 +3,9 @@
     <repo>/generations/<n>/     a whole reprepro base directory (conf, db, dists, pool) and
                                 build-set.json; complete once renamed from <n>.partial
     <repo>/live -> generations/<n>
-    <repo>/public/              what is served: dists and pool (through live), the public key
-                                and a deb822 .sources snippet; never conf or db
+    <repo>/public/              what is served, all through live: dists (with by-hash indexes),
+                                pool, the public key and the deb822 .sources snippets; never
+                                conf or db
     <repo>/gnupg/               the signing key, created on first use ($STACKDEB_SIGNING_HOME
                                 points at an existing GnuPG home instead)
     <repo>/history.json         every publish, promotion and rollback: who, when, what
@@ -28,6 +29,7 @@ from pathlib import Path
 from string import Template
 
 from builders import PROJECT_DIR, log, tools
+from builders.byhash import add_by_hash
 from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
@@ -36,6 +38,7 @@ from builders.tools import gpg, reprepro
 
 KEEP_GENERATIONS = 5
 KEYRING_PACKAGE = "stackdeb-archive-keyring"
+KEYRING_FILE = f"{KEYRING_PACKAGE}.gpg"
 
 
 @dataclass(frozen=True)
@@ -142,17 +145,28 @@ class Repository:
         return self.generations_dir / str(number)
 
     def keyring(self) -> Path:
-        return self.public / f"{KEYRING_PACKAGE}.gpg"
+        return self.public / KEYRING_FILE
 
     def switch_to(self, number: int) -> None:
+        """Make a generation live in one rename. Everything served (indexes, pool, keyring,
+        .sources) is reached through `live`, so it all changes in that same step."""
         tmp = self.root / ".live.new"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(f"generations/{number}")
         os.replace(tmp, self.live)
         self.public.mkdir(exist_ok=True)
-        for name in ("dists", "pool"):
-            if not (self.public / name).is_symlink():
-                (self.public / name).symlink_to(f"../live/{name}")
+        for entry in sorted(self.generation_dir(number).iterdir()):
+            if entry.name in ("dists", "pool") or entry.suffix in (".gpg", ".sources"):
+                self._link_public(entry.name)
+
+    def _link_public(self, name: str) -> None:
+        link = self.public / name
+        if link.is_symlink() and os.readlink(link) == f"../live/{name}":
+            return
+        tmp = self.public / f".{name}.new"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(f"../live/{name}")
+        os.replace(tmp, link)           # also over a file an older stackdeb wrote there
 
     def remove_partial(self) -> None:
         """A publish killed half-way leaves a .partial generation: never live, removed here."""
@@ -199,6 +213,9 @@ def _new_generation(repo: Repository, suite: Suite, release: str, key: str) -> t
             shutil.copy(source / "tested.json", work / "tested.json")
         if (source / "pool").exists():
             shutil.copytree(source / "pool", work / "pool", copy_function=os.link)
+        for sources in source.glob("*.sources"):
+            shutil.copy(sources, work / sources.name)
+    gpg.export_public(repo.gnupg, key, work / KEYRING_FILE)
     (work / "conf").mkdir()
     (work / "conf/distributions").write_text(Template((PROJECT_DIR / "repos/distributions").read_text())
                                               .substitute(suite=suite.codename, release=release, key=key,
@@ -230,14 +247,14 @@ def _no_epoch(version: str) -> str:
     return re.sub(r"^\d+:", "", version)
 
 
-def _keyring_deb(repo: Repository, key: str, out_dir: Path) -> Path:
+def _keyring_deb(key: str, out_dir: Path) -> Path:
     """stackdeb-archive-keyring: the public key for apt's Signed-By."""
     from builders.debpackage import MAINTAINER
     from builders.tools import dpkg_deb
     root = out_dir / "keyring-root"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "usr/share/keyrings").mkdir(parents=True)
-    shutil.copy(repo.keyring(), root / f"usr/share/keyrings/{KEYRING_PACKAGE}.gpg")
+    shutil.copy(out_dir / KEYRING_FILE, root / f"usr/share/keyrings/{KEYRING_FILE}")
     version = f"1+{key[-8:].lower()}"
     (root / "DEBIAN/control").write_text(
         f"Package: {KEYRING_PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: {MAINTAINER}\n"
@@ -250,20 +267,26 @@ def _keyring_deb(repo: Repository, key: str, out_dir: Path) -> Path:
     return deb
 
 
-def _write_sources(repo: Repository, suite: Suite, release: str) -> None:
+def _write_sources(work: Path, suite: Suite, release: str) -> None:
     for codename in (staging_suite(suite, release), tested_suite(suite, release)):
-        (repo.public / f"stackdeb-{codename}.sources").write_text(
+        (work / f"stackdeb-{codename}.sources").write_text(
             f"Types: deb\nURIs: http://REPOSITORY-HOST/\nSuites: {codename}\nComponents: main\n"
             f"Signed-By: /usr/share/keyrings/{KEYRING_PACKAGE}.gpg\n")
 
 
-def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release: str,
+def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release: str, key: str,
                build_set: dict) -> None:
     """Export and sign the new generation, verify both suites' signatures, and only then
     make it live: the one way every change reaches the served repository."""
     reprepro.export(work, repo.gnupg)
+    kept = [repo.generation_dir(n) / "dists" / codename / "Release" for n in repo.generations()
+            for codename in (staging_suite(suite, release), tested_suite(suite, release))]
+    add_by_hash(work / "dists", repo.gnupg, key, kept)
+    _write_sources(work, suite, release)
     for codename in (staging_suite(suite, release), tested_suite(suite, release)):
-        if not gpg.verify(repo.keyring(), work / "dists" / codename / "InRelease"):
+        dist = work / "dists" / codename
+        if not (gpg.verify(work / KEYRING_FILE, dist / "InRelease")
+                and gpg.verify_detached(work / KEYRING_FILE, dist / "Release.gpg", dist / "Release")):
             raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
     write_json(work / "build-set.json", build_set)
     os.sync()
@@ -296,22 +319,20 @@ def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Pat
         repo.remove_partial()
         key = signing_key(repo)
         repo.public.mkdir(parents=True, exist_ok=True)
-        gpg.export_public(repo.gnupg, key, repo.keyring())
         staging = staging_suite(suite, release)
         fresh = _check_against_live(repo, debs, staging)
         if not fresh:
             log.info(f"every package of the build set is already in {staging}: nothing to do")
             return repo.live_generation()
         number, work = _new_generation(repo, suite, release, key)
-        keyring = _keyring_deb(repo, key, work)
+        keyring = _keyring_deb(key, work)
         reprepro.includedeb(work, staging, [d.path for d in fresh] + [keyring], repo.gnupg)
         reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
         keyring.unlink()
         shutil.rmtree(work / "keyring-root")
-        _make_live(repo, work, number, suite, release, {
+        _make_live(repo, work, number, suite, release, key, {
             "release": release, "suite": suite.codename, "generation": number,
             "packages": {d.name: d.version for d in debs}})
-        _write_sources(repo, suite, release)
         repo.record({"action": "publish", "generation": number, "suite": staging,
                      "packages": {d.name: d.version for d in debs}})
         repo.prune(keep)
@@ -428,7 +449,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         write_json(work / "tested.json", {"build_set_generation": number,
                                           "inrelease_sha256": named["inrelease_sha256"],
                                           "verdict_sha256": sha256_file(verdict_path)})
-        _make_live(repo, work, new, suite, release, {**live_set, "generation": new})
+        _make_live(repo, work, new, suite, release, key, {**live_set, "generation": new})
         repo.record({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
                      "build_set_generation": number, "verdict": {
                          "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),

@@ -64,3 +64,10 @@ def verify_detached(keyring: Path, signature: Path, document: Path) -> bool:
     result = tools.run("gpgv", ["--keyring", str(keyring), str(signature), str(document)], what=str(document),
                        fix="", ok_codes=(0, 1, 2))
     return result.returncode == 0
+
+
+def clear_sign(home: Path, fingerprint: str, document: Path, signed: Path) -> None:
+    """`document` with an inline signature by `fingerprint` (an InRelease file)."""
+    signed.unlink(missing_ok=True)
+    _run(home, ["--yes", "--local-user", fingerprint, "--digest-algo", "SHA512", "--output", str(signed),
+                "--clearsign", str(document)], str(document))

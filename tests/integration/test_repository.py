@@ -1,16 +1,21 @@
 """The signed staging repository with the real reprepro, gpg, gpgv and apt."""
 
+import functools
+import hashlib
+import http.server
 import json
 import os
 import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from builders import PROJECT_DIR
+from builders.byhash import release_hashes
 from builders.chroot import runtime_chroot
 from builders.errors import StackdebError
 from builders.fileserver import start_file_server
@@ -281,7 +286,8 @@ def in_chroot(repo_root, script):
     chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
     chroot.ensure()
     return run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True,
-                         binds=[Bind(repo_root / "public", "/stackdeb/public")], what="apt", fix="")
+                         # the whole repository: public/ links through live/
+                         binds=[Bind(repo_root, "/stackdeb")], what="apt", fix="")
 
 
 def test_apt_verifies_installs_and_upgrades_services_independently(tmp_path, repo_root, served):
@@ -406,3 +412,62 @@ def test_nginx_as_documented_serves_apt_and_only_public(tmp_path, repo_root, ngi
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(nginx_served + private, timeout=10)
         assert refused.value.code in (400, 403, 404), private
+
+
+def test_apt_reading_inrelease_before_a_switch_and_indexes_after_it_still_installs(tmp_path, repo_root):
+    """The race by-hash closes: the client gets generation 1's InRelease, a publish makes
+    generation 2 live before it asks for the indexes, and it still installs."""
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    public = repo_root / "public"
+    switched = []
+
+    class PublishMidway(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.endswith(f"/{STAGING}/InRelease") and not switched:
+                old = (public / "dists" / STAGING / "InRelease").read_bytes()
+                publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-beta", version(1))])
+                switched.append(old)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(old)))
+                self.end_headers()
+                self.wfile.write(old)
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(PublishMidway, directory=str(public)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        out = in_chroot(repo_root, APT.format(url=url, suite=STAGING)
+                        + "apt-get update 2>&1 && apt-get install -y -qq venv-alpha >/dev/null"
+                          " && cat /usr/share/venv-alpha/version")
+    finally:
+        server.shutdown()
+    assert switched and Repository(repo_root).live_generation() == 2
+    assert version(1) in out, out
+    # the race was real: the index that InRelease named is no longer the one served by name
+    old_release = tmp_path / "old-InRelease"
+    old_release.write_bytes(switched[0])
+    named = {path: digest for digest, path in release_hashes(old_release)["SHA256"]}
+    served = hashlib.sha256((public / "dists" / STAGING / "main/binary-amd64/Packages").read_bytes()).hexdigest()
+    assert named["main/binary-amd64/Packages"] != served
+
+
+def test_by_hash_indexes_are_listed_and_kept_while_their_generation_is(tmp_path, repo_root):
+    for n in range(1, 4):
+        publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(n))],
+                          keep=2)
+    dist = repo_root / "public/dists" / STAGING
+    assert "Acquire-By-Hash: yes" in (dist / "InRelease").read_text()
+    by_hash = dist / "main/binary-amd64/by-hash/SHA256"
+    present = {p.name for p in by_hash.iterdir()}
+    repo = Repository(repo_root)
+    for number in repo.generations():          # every kept generation's indexes are there
+        release = repo.generation_dir(number) / "dists" / STAGING / "Release"
+        for digest, path in release_hashes(release)["SHA256"]:
+            if path.startswith("main/binary-amd64/Packages") and (dist / path).exists():
+                assert digest in present, (number, path)
+    assert repo.generations() == [2, 3] and len(present) <= 2 * 3   # generation 1's were dropped
