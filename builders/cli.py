@@ -158,10 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--verdict-keyring", default=None,
                          help="keyring that verdicts must verify against (default: $STACKDEB_VERDICT_KEYRING "
                               "or the cluster stage's own key)")
-    repo = commands.add_parser("repo", help="repository status, or serve it")
+    repo = commands.add_parser("repo", help="repository status, serve it, or rotate its signing key",
+                               description="status: what staging and tested hold. serve: public/ on "
+                                           "127.0.0.1. rotate-key --step add|switch|retire: one step of a "
+                                           "signing key rotation, each a generation of its own "
+                                           "(docs/repository.md).")
     _add_target(repo)
-    repo.add_argument("action", choices=["status", "serve"])
+    repo.add_argument("action", choices=["status", "serve", "rotate-key"])
     repo.add_argument("--port", type=_port, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
+    repo.add_argument("--step", choices=["add", "switch", "retire"], help="rotate-key: the step to take")
 
     image = commands.add_parser("image", help="build the node image or the discovery live system",
                                 description="node: a diskimage-builder image wired to the target's staging "
@@ -306,9 +311,13 @@ def cmd_promote(args, project: Project) -> None:
 
 
 def cmd_repo(args, project: Project) -> None:
-    from builders.repository import serve, status
+    from builders.repository import rotate_key, serve, status
     if args.action == "status":
         print(status(project.repo_dir, args.release, args.suite))
+    elif args.action == "rotate-key":
+        if not args.step:
+            raise StackdebError("rotate-key needs --step add, switch or retire", hint="docs/repository.md")
+        rotate_key(project.repo_dir, args.release, args.suite, args.step)
     else:
         serve(project.repo_dir, args.port)
 

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from builders.byhash import add_by_hash
 from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
+from builders.signing import KeySet, load_keys, next_keys, save_keys
 from builders.targets import Suite, get_suite
 from builders.tools import gpg, reprepro
 
@@ -187,19 +189,12 @@ class Repository:
         write_json(history, entries)
 
 
-def signing_key(repo: Repository) -> str:
-    """The configured key (STACKDEB_SIGNING_HOME) must exist; the default one is created."""
-    if os.environ.get("STACKDEB_SIGNING_HOME"):
-        found = gpg.secret_fingerprint(repo.gnupg)
-        if not found:
-            raise StackdebError(f"no secret key in the configured signing home {repo.gnupg}",
-                                hint="import the archive key there, or unset STACKDEB_SIGNING_HOME "
-                                     "to have stackdeb create one")
-        return found
-    return gpg.ensure_key(repo.gnupg)
+def signing_keys(repo: Repository) -> KeySet:
+    """The key that signs and the keys the keyring publishes (builders/signing.py)."""
+    return load_keys(repo.root, repo.gnupg, configured=bool(os.environ.get("STACKDEB_SIGNING_HOME")))
 
 
-def _new_generation(repo: Repository, suite: Suite, release: str, key: str) -> tuple[int, Path]:
+def _new_generation(repo: Repository, suite: Suite, release: str, keys: KeySet) -> tuple[int, Path]:
     number = max(repo.generations(), default=0) + 1
     work = repo.generations_dir / f"{number}.partial"
     work.mkdir(parents=True)
@@ -215,10 +210,10 @@ def _new_generation(repo: Repository, suite: Suite, release: str, key: str) -> t
             shutil.copytree(source / "pool", work / "pool", copy_function=os.link)
         for sources in source.glob("*.sources"):
             shutil.copy(sources, work / sources.name)
-    gpg.export_public(repo.gnupg, key, work / KEYRING_FILE)
+    gpg.export_public(repo.gnupg, keys.published, work / KEYRING_FILE)
     (work / "conf").mkdir()
     (work / "conf/distributions").write_text(Template((PROJECT_DIR / "repos/distributions").read_text())
-                                              .substitute(suite=suite.codename, release=release, key=key,
+                                              .substitute(suite=suite.codename, release=release, key=keys.sign_with,
                                                           staging=staging_suite(suite, release),
                                                           tested=tested_suite(suite, release)))
     return number, work
@@ -247,15 +242,15 @@ def _no_epoch(version: str) -> str:
     return re.sub(r"^\d+:", "", version)
 
 
-def _keyring_deb(key: str, out_dir: Path) -> Path:
-    """stackdeb-archive-keyring: the public key for apt's Signed-By."""
+def _keyring_deb(keys: KeySet, out_dir: Path) -> Path:
+    """stackdeb-archive-keyring: the public keys for apt's Signed-By (two during a rotation)."""
     from builders.debpackage import MAINTAINER
     from builders.tools import dpkg_deb
     root = out_dir / "keyring-root"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "usr/share/keyrings").mkdir(parents=True)
     shutil.copy(out_dir / KEYRING_FILE, root / f"usr/share/keyrings/{KEYRING_FILE}")
-    version = f"1+{key[-8:].lower()}"
+    version = keys.keyring_package_version
     (root / "DEBIAN/control").write_text(
         f"Package: {KEYRING_PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: {MAINTAINER}\n"
         f"Section: misc\nPriority: optional\nDescription: stackdeb archive signing key\n"
@@ -317,20 +312,20 @@ def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Pat
     repo = Repository(root)
     with repo.locked():
         repo.remove_partial()
-        key = signing_key(repo)
+        keys = signing_keys(repo)
         repo.public.mkdir(parents=True, exist_ok=True)
         staging = staging_suite(suite, release)
         fresh = _check_against_live(repo, debs, staging)
         if not fresh:
             log.info(f"every package of the build set is already in {staging}: nothing to do")
             return repo.live_generation()
-        number, work = _new_generation(repo, suite, release, key)
-        keyring = _keyring_deb(key, work)
+        number, work = _new_generation(repo, suite, release, keys)
+        keyring = _keyring_deb(keys, work)
         reprepro.includedeb(work, staging, [d.path for d in fresh] + [keyring], repo.gnupg)
         reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
         keyring.unlink()
         shutil.rmtree(work / "keyring-root")
-        _make_live(repo, work, number, suite, release, key, {
+        _make_live(repo, work, number, suite, release, keys.sign_with, {
             "release": release, "suite": suite.codename, "generation": number,
             "packages": {d.name: d.version for d in debs}})
         repo.record({"action": "publish", "generation": number, "suite": staging,
@@ -347,10 +342,52 @@ def rollback(root: Path) -> int:
         older = [n for n in repo.generations() if live is not None and n < live]
         if not older:
             raise StackdebError("there is no earlier generation to roll back to")
+        _check_signed_by_published_keys(repo, older[-1])
         repo.switch_to(older[-1])
         repo.record({"action": "rollback", "from": live, "to": older[-1]})
     log.info(f"rolled back: generation {older[-1]} is live (was {live})")
     return older[-1]
+
+
+def _check_signed_by_published_keys(repo: Repository, number: int) -> None:
+    """A generation signed by a retired key would fail every client that dropped that key."""
+    with tempfile.TemporaryDirectory(prefix="stackdeb-keys-") as scratch:
+        published = Path(scratch) / "published.gpg"
+        gpg.export_public(repo.gnupg, signing_keys(repo).published, published)
+        unsigned = [p for p in sorted(repo.generation_dir(number).glob("dists/*/InRelease"))
+                    if not gpg.verify(published, p)]
+    if unsigned:
+        raise StackdebError(f"generation {number} is signed by a key the archive keyring no longer "
+                            f"carries ({unsigned[0].parent.name})",
+                            hint="rolling back across a key rotation would break apt clients; "
+                                 "publish the build set again instead")
+
+
+def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
+    """One step of a signing key rotation (builders/signing.py), as a generation of its own."""
+    suite = get_suite(suite_name)
+    repo = Repository(root)
+    with repo.locked():
+        repo.remove_partial()
+        live = repo.live_generation()
+        if live is None:
+            raise StackdebError("the repository is empty: publish a build set first")
+        keys = next_keys(signing_keys(repo), step, repo.gnupg)
+        number, work = _new_generation(repo, suite, release, keys)
+        if step != "switch":      # the keyring package changes with the keys it carries
+            keyring = _keyring_deb(keys, work)
+            for codename in (staging_suite(suite, release), tested_suite(suite, release)):
+                reprepro.includedeb(work, codename, [keyring], repo.gnupg)
+            keyring.unlink()
+            shutil.rmtree(work / "keyring-root")
+        live_set = read_json(repo.generation_dir(live) / "build-set.json") or {}
+        _make_live(repo, work, number, suite, release, keys.sign_with, {**live_set, "generation": number})
+        save_keys(repo.root, keys)
+        repo.record({"action": "rotate-key", "step": step, "generation": number,
+                     "sign_with": keys.sign_with, "published": keys.published})
+    log.info(f"key rotation, {step}: generation {number} is live, signed by {keys.sign_with[-16:]}, "
+             f"keyring {keys.keyring_package_version}")
+    return number
 
 
 def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> dict:
@@ -440,8 +477,8 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         if promoted == number:
             log.info(f"generation {number} is already the tested build set: nothing to do")
             return repo.live_generation()
-        key = signing_key(repo)
-        new, work = _new_generation(repo, suite, release, key)
+        keys = signing_keys(repo)
+        new, work = _new_generation(repo, suite, release, keys)
         tested = tested_suite(suite, release)
         reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in named["packages"]],
                             repo.gnupg)
@@ -449,7 +486,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         write_json(work / "tested.json", {"build_set_generation": number,
                                           "inrelease_sha256": named["inrelease_sha256"],
                                           "verdict_sha256": sha256_file(verdict_path)})
-        _make_live(repo, work, new, suite, release, key, {**live_set, "generation": new})
+        _make_live(repo, work, new, suite, release, keys.sign_with, {**live_set, "generation": new})
         repo.record({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
                      "build_set_generation": number, "verdict": {
                          "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),

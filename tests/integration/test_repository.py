@@ -471,3 +471,58 @@ def test_by_hash_indexes_are_listed_and_kept_while_their_generation_is(tmp_path,
             if path.startswith("main/binary-amd64/Packages") and (dist / path).exists():
                 assert digest in present, (number, path)
     assert repo.generations() == [2, 3] and len(present) <= 2 * 3   # generation 1's were dropped
+
+
+CLIENT = """\
+mkdir -p /usr/share/keyrings
+cp /client/keyring.gpg /usr/share/keyrings/stackdeb-archive-keyring.gpg
+sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-{suite}.sources > /etc/apt/sources.list.d/stackdeb.sources
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+apt-get update -qq 2>&1 && apt-get install -y -qq stackdeb-archive-keyring >/dev/null 2>&1 && echo UPDATED
+dpkg-query -W stackdeb-archive-keyring
+cp /usr/share/keyrings/stackdeb-archive-keyring.gpg /client/keyring.gpg
+"""
+
+
+def apt_client(repo_root, client, url) -> str:
+    """One `apt-get update; apt-get install stackdeb-archive-keyring` of a client whose
+    keyring (in `client`) survives from one run to the next, as on a real machine."""
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    return run_in_chroot(chroot.rootfs, chroot.scratch, CLIENT.format(url=url, suite=STAGING) + "true",
+                         network=True, binds=[Bind(repo_root, "/stackdeb"), Bind(client, "/client", read_only=False)],
+                         what="apt", fix="")
+
+
+def test_a_key_rotation_as_documented_keeps_an_existing_client_working(tmp_path, repo_root, served):
+    from builders.repository import rotate_key
+    from builders.tools import gpg as gpg_tool
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    client = tmp_path / "client"
+    client.mkdir()
+    (client / "keyring.gpg").write_bytes((repo_root / "public/stackdeb-archive-keyring.gpg").read_bytes())
+    first = apt_client(repo_root, client, served)
+    assert "UPDATED" in first, first
+    old_client = (client / "keyring.gpg").read_bytes()      # a client that never upgrades its keyring
+    home = repo_root / "gnupg"
+    old_key = gpg_tool.secret_fingerprint(home)
+    assert gpg_tool.expiry(home, old_key)                   # keys expire (two years)
+    for step, keys_in_keyring in (("add", 2), ("switch", 2), ("retire", 1)):
+        rotate_key(repo_root, "2026.1", "bookworm", step)
+        out = apt_client(repo_root, client, served)
+        assert "UPDATED" in out, (step, out)
+        listed = subprocess.run(["gpg", "--show-keys", "--with-colons", str(client / "keyring.gpg")],
+                                capture_output=True, text=True).stdout
+        assert listed.count("\npub:") + listed.startswith("pub:") == keys_in_keyring, (step, listed)
+        if step == "switch":                      # signed by the new key now
+            inrelease = repo_root / "public/dists" / STAGING / "InRelease"
+            old_only = tmp_path / "old.gpg"
+            old_only.write_bytes(old_client)
+            assert not gpg.verify(old_only, inrelease)
+    assert rollback(repo_root) == 3           # the switch generation: signed by the new key
+    with pytest.raises(StackdebError, match="generation 2 is signed by a key the archive keyring no longer"):
+        rollback(repo_root)                   # the add generation: signed by the retired one
+    history = json.loads((repo_root / "history.json").read_text())
+    assert [e["step"] for e in history if e["action"] == "rotate-key"] == ["add", "switch", "retire"]
+    with pytest.raises(StackdebError, match="nothing to switch to"):
+        rotate_key(repo_root, "2026.1", "bookworm", "switch")
