@@ -35,6 +35,7 @@ from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
 from builders.signing import KeySet, load_keys, next_keys, save_keys
+from builders.statuspage import write_status_page
 from builders.targets import Suite, get_suite
 from builders.tools import gpg, reprepro
 
@@ -158,7 +159,7 @@ class Repository:
         os.replace(tmp, self.live)
         self.public.mkdir(exist_ok=True)
         for entry in sorted(self.generation_dir(number).iterdir()):
-            if entry.name in ("dists", "pool") or entry.suffix in (".gpg", ".sources"):
+            if entry.name in ("dists", "pool") or entry.suffix in (".gpg", ".sources", ".html"):
                 self._link_public(entry.name)
 
     def _link_public(self, name: str) -> None:
@@ -181,12 +182,20 @@ class Repository:
             if number != live:
                 shutil.rmtree(self.generation_dir(number), ignore_errors=True)
 
+    @property
+    def history_file(self) -> Path:
+        return self.root / "history.json"
+
+    @staticmethod
+    def stamp(event: dict) -> dict:
+        """An event with who made it and when, before it is recorded."""
+        return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "by": os.environ.get("STACKDEB_USER") or getpass.getuser(), **event}
+
     def record(self, event: dict) -> None:
-        history = self.root / "history.json"
-        entries = json.loads(history.read_text()) if history.exists() else []
-        entries.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "by": os.environ.get("STACKDEB_USER") or getpass.getuser(), **event})
-        write_json(history, entries)
+        entries = json.loads(self.history_file.read_text()) if self.history_file.exists() else []
+        entries.append(event if "at" in event else self.stamp(event))
+        write_json(self.history_file, entries)
 
 
 def signing_keys(repo: Repository) -> KeySet:
@@ -270,7 +279,7 @@ def _write_sources(work: Path, suite: Suite, release: str) -> None:
 
 
 def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release: str, key: str,
-               build_set: dict) -> None:
+               build_set: dict, event: dict) -> None:
     """Export and sign the new generation, verify both suites' signatures, and only then
     make it live: the one way every change reaches the served repository."""
     reprepro.export(work, repo.gnupg)
@@ -284,6 +293,7 @@ def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release:
                 and gpg.verify_detached(work / KEYRING_FILE, dist / "Release.gpg", dist / "Release")):
             raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
     write_json(work / "build-set.json", build_set)
+    write_status_page(work, number, repo.history_file, event, repo.gnupg)
     os.sync()
     os.rename(work, repo.generation_dir(number))
     repo.switch_to(number)
@@ -325,11 +335,12 @@ def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Pat
         reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
         keyring.unlink()
         shutil.rmtree(work / "keyring-root")
+        event = repo.stamp({"action": "publish", "generation": number, "suite": staging,
+                            "packages": {d.name: d.version for d in debs}})
         _make_live(repo, work, number, suite, release, keys.sign_with, {
             "release": release, "suite": suite.codename, "generation": number,
-            "packages": {d.name: d.version for d in debs}})
-        repo.record({"action": "publish", "generation": number, "suite": staging,
-                     "packages": {d.name: d.version for d in debs}})
+            "packages": {d.name: d.version for d in debs}}, event)
+        repo.record(event)
         repo.prune(keep)
     log.info(f"published {len(fresh)} packages to {staging}: generation {number} is live")
     return number
@@ -381,10 +392,11 @@ def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
             keyring.unlink()
             shutil.rmtree(work / "keyring-root")
         live_set = read_json(repo.generation_dir(live) / "build-set.json") or {}
-        _make_live(repo, work, number, suite, release, keys.sign_with, {**live_set, "generation": number})
+        event = repo.stamp({"action": "rotate-key", "step": step, "generation": number,
+                            "sign_with": keys.sign_with, "published": keys.published})
+        _make_live(repo, work, number, suite, release, keys.sign_with, {**live_set, "generation": number}, event)
         save_keys(repo.root, keys)
-        repo.record({"action": "rotate-key", "step": step, "generation": number,
-                     "sign_with": keys.sign_with, "published": keys.published})
+        repo.record(event)
     log.info(f"key rotation, {step}: generation {number} is live, signed by {keys.sign_with[-16:]}, "
              f"keyring {keys.keyring_package_version}")
     return number
@@ -486,11 +498,13 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         write_json(work / "tested.json", {"build_set_generation": number,
                                           "inrelease_sha256": named["inrelease_sha256"],
                                           "verdict_sha256": sha256_file(verdict_path)})
-        _make_live(repo, work, new, suite, release, keys.sign_with, {**live_set, "generation": new})
-        repo.record({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
-                     "build_set_generation": number, "verdict": {
-                         "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
-                         "tempest": verdict.get("tempest"), "layout": (verdict.get("layout") or {}).get("name")}})
+        event = repo.stamp({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
+                            "build_set_generation": number, "verdict": {
+                                "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
+                                "tempest": verdict.get("tempest"),
+                                "layout": (verdict.get("layout") or {}).get("name")}})
+        _make_live(repo, work, new, suite, release, keys.sign_with, {**live_set, "generation": new}, event)
+        repo.record(event)
     log.info(f"promoted the build set of generation {number} ({len(named['packages'])} packages) from "
              f"{named['suite']} to {tested}: generation {new} is live")
     return new

@@ -57,7 +57,9 @@ def test_publish_signs_and_serves_only_dists_and_pool(tmp_path, repo_root):
     for codename in (STAGING, TESTED):
         assert gpg.verify(repo.keyring(), repo.public / "dists" / codename / "InRelease")
     assert {p.name for p in repo.public.iterdir()} == {
-        "dists", "pool", "stackdeb-archive-keyring.gpg", f"stackdeb-{TESTED}.sources", f"stackdeb-{STAGING}.sources"}
+        "dists", "pool", "stackdeb-archive-keyring.gpg", f"stackdeb-{TESTED}.sources", f"stackdeb-{STAGING}.sources",
+        "index.html"}
+    assert all(p.is_symlink() for p in repo.public.iterdir())     # all of it switches with live
     assert "Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg" in (
         repo.public / f"stackdeb-{STAGING}.sources").read_text()
     assert live_packages(repo_root)["venv-alpha"] == version(1)
@@ -526,3 +528,19 @@ def test_a_key_rotation_as_documented_keeps_an_existing_client_working(tmp_path,
     assert [e["step"] for e in history if e["action"] == "rotate-key"] == ["add", "switch", "retire"]
     with pytest.raises(StackdebError, match="nothing to switch to"):
         rotate_key(repo_root, "2026.1", "bookworm", "switch")
+
+
+def test_the_status_page_tells_each_suite_and_the_verdict_that_promoted_it(tmp_path, repo_root, verdicts, served):
+    import urllib.request
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    page = urllib.request.urlopen(served + "index.html", timeout=10).read().decode()
+    assert "Generation 1" in page and "Nothing promoted yet" in page
+    assert f"<td>venv-alpha<td>{version(1)}<td>20" in page and f"<td>-</tr>" in page
+    promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring)
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    page = (repo_root / "public/index.html").read_text()
+    assert "Generation 3" in page and "Tested build set: generation 1, promoted" in page and "1 tests" in page
+    assert f"<tr class=differs><td>venv-alpha<td>{version(2)}" in page and f"<td>{version(1)}</tr>" in page
+    assert "<script" not in page
+    rollback(repo_root)             # the page served is the generation's own
+    assert "Generation 2" in (repo_root / "public/index.html").read_text()
