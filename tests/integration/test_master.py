@@ -259,19 +259,19 @@ def test_each_role_may_do_exactly_what_the_docs_say(master):
     expected["admin alone"] = expected["both"] = dict.fromkeys(expected["anonymous"], 200)
     answers = {}
     for name, client in clients.items():
-        before = master.counts()["pipeline"]
-        master.wait_idle(before)
-        last = master.builds("pipeline")[-1]["buildid"]
-        actions = {"force build": ("forceschedulers/build", "force", quick),
-                   "force promote": ("forceschedulers/promote", "force",
+        master.wait_idle(master.counts()["pipeline"])
+        answers[name] = {"force build": client.call("forceschedulers/build", "force", **quick)[0]}
+        master.wait_idle(master.counts()["pipeline"])
+        last = master.builds("pipeline")[-1]["buildid"]      # a quick one: rebuilding it builds nothing
+        actions = {"force promote": ("forceschedulers/promote", "force",
                                      dict(builderid=None, reason="authz", release="2026.1", suite="bookworm",
                                           verdict=str(verdict))),
                    "rebuild": (f"builds/{last}", "rebuild", {}),
                    "stop": (f"builds/{last}", "stop", {}),
                    "pause worker": (f"workers/{worker}", "pause", {"reason": "authz"}),
                    "unpause worker": (f"workers/{worker}", "unpause", {})}
-        answers[name] = {action: client.call(path, method, **params)[0]
-                         for action, (path, method, params) in actions.items()}
+        answers[name].update({action: client.call(path, method, **params)[0]
+                              for action, (path, method, params) in actions.items()})
     assert answers == expected
     master.wait_idle(master.counts()["pipeline"])
 
