@@ -85,7 +85,8 @@ def apt_candidates(repo: Path) -> dict[str, str]:
     chroot.ensure()
     try:
         out = run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True, what="the apt client", fix="",
-                            binds=[Bind(repo / "public", "/stackdeb/public")])
+                            # the whole repository: public/ links through live/
+                            binds=[Bind(repo, "/stackdeb")])
     finally:
         server.shutdown()
     # apt-cache policy prints nothing at all for a package no index lists
