@@ -116,8 +116,8 @@ ls /usr/bin/{service}-manage /lib/systemd/system/{service}-api.service /etc/{ser
 
 
 UPGRADE = """\
-cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
-sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-bookworm-2026.1-staging.sources \\
+cp /stackdeb/archive/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/archive/public/stackdeb-bookworm-2026.1-staging.sources \\
     > /etc/apt/sources.list.d/stackdeb.sources
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone={first} > /tmp/apt.log 2>&1 || tail -30 /tmp/apt.log >&2
@@ -178,7 +178,8 @@ def test_venv_keystone_upgrades_from_build_n_to_n_plus_1_in_the_signed_staging_s
         out = run_in_chroot(chroot.rootfs, chroot.scratch,
                             UPGRADE.format(url=f"http://127.0.0.1:{server.server_address[1]}/", first=first_version),
                             network=True, what="the upgrade test", fix="",
-                            binds=[Bind(repo / "public", "/stackdeb/public"),
+                            # the whole repository: public/ links through live/
+                            binds=[Bind(repo, "/stackdeb/archive"),
                                    Bind(handshake, "/stackdeb/handshake", read_only=False)])
     finally:
         (handshake / "published").touch()
