@@ -243,10 +243,6 @@ class InventoryHandler(BaseHTTPRequestHandler):
             except OSError:
                 self.close_connection = True
 
-    def handle_one_request(self):
-        self._replied = False
-        super().handle_one_request()
-
     def log_error(self, format, *args):
         # http.server's only word on a read that timed out while the request line or the
         # headers arrived: the client still gets its answer
