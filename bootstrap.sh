@@ -45,7 +45,7 @@ release=${STACKDEB_RELEASE:-2026.1} suite=${STACKDEB_SUITE:-bookworm}
 echo "== stackdeb lock --release $release --suite $suite"
 .venv/bin/stackdeb lock --release "$release" --suite "$suite"
 echo "== stackdeb bundle --release $release --suite $suite"
-.venv/bin/stackdeb bundle --release "$release" --suite "$suite" --install-build-deps
+.venv/bin/stackdeb bundle --release "$release" --suite "$suite"
 echo "== stackdeb package --release $release --suite $suite --all"
 .venv/bin/stackdeb package --release "$release" --suite "$suite" --all
 echo "== stackdeb publish --release $release --suite $suite"

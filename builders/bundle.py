@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
 
 from builders import log
 from builders.catalog import Catalog
@@ -29,7 +29,7 @@ from builders.manifest import read_json, sha256_file, sha256_json, write_json
 from builders.pipconfig import configured_index_url
 from builders.project import Project
 from builders.targets import Suite, get_suite
-from builders.tools import apt, bindep, uv
+from builders.compiler import Compiler
 from builders.wheelcache import WheelCache, copy_verified
 from builders.wheelcheck import check_service_wheels
 
@@ -131,55 +131,7 @@ class Fetcher:
         return chosen, self.cache.store(tmp, actual, chosen.filename, chosen.sha256), True
 
 
-def host_codename() -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("VERSION_CODENAME="):
-                return line.split("=", 1)[1].strip().strip('"')
-    except FileNotFoundError:
-        pass
-    return "unknown"
-
-
-class Compiler:
-    """Compiles sdists for the target suite, once: the result is recorded in the cache."""
-
-    def __init__(self, project: Project, target: LockedTarget, index_url: str, install_deps: bool):
-        self.project, self.target, self.index_url = project, target, index_url
-        self.install_deps = install_deps
-        self.python = f"/usr/bin/python{target.suite.python}"
-
-    def check_host(self, projects: list[str]) -> None:
-        suite = self.target.suite
-        if host_codename() != suite.codename or not Path(self.python).exists():
-            raise StackdebError(
-                f"{', '.join(projects)} must be compiled for {suite.codename} (python {suite.python}), "
-                f"but this host is {host_codename()}",
-                hint=f"run the bundle stage on a {suite.codename} machine or chroot")
-        missing = bindep.missing_packages(self.project.bindep_path, ["compile", *projects])
-        if missing and self.install_deps:
-            apt.install(missing, f"build dependencies of {', '.join(projects)}")
-        elif missing:
-            raise StackdebError(
-                f"compiling {', '.join(projects)} needs system packages that are not installed: "
-                f"{' '.join(missing)}",
-                hint=f"apt-get install {' '.join(missing)}, or pass --install-build-deps")
-
-    def compile(self, sdist: Path, cache: WheelCache) -> Path:
-        with tempfile.TemporaryDirectory(dir=cache.incoming) as out:
-            uv.build_wheel(sdist, Path(out), python=self.python, index_url=self.index_url,
-                           source_date_epoch=self.target.manifest["source_date_epoch"])
-            built = list(Path(out).glob("*.whl"))
-            if len(built) != 1:
-                raise StackdebError(f"compiling {sdist.name} gave {len(built)} wheels instead of one")
-            tmp = built[0]
-            wheel = cache.store(tmp, sha256_file(tmp), tmp.name, None)
-        cache.record_compiled(self.target.build_id, sdist.parent.name, wheel)
-        return wheel
-
-
-def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jobs: int,
-                      install_deps: bool) -> list[Artifact]:
+def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jobs: int) -> list[Artifact]:
     ranks = {tag: i for i, tag in enumerate(supported_tags(target.suite))}
     fetcher = Fetcher(project, index_url, ranks)
     pins = sorted(target.pins.values(), key=lambda p: p.name)
@@ -191,11 +143,11 @@ def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jo
             kind = "sdist" if not chosen.filename.endswith(".whl") else "wheel"
             log.progress(done, len(pins), f"{pin.line}: {kind} {'downloaded' if new else 'cached'}")
 
-    compiler = Compiler(project, target, index_url, install_deps)
+    compiler = Compiler(project, target.suite, target.build_id, index_url, target.manifest["source_date_epoch"])
     to_compile = [p for p in pins if not fetched[p.name][0].filename.endswith(".whl")
                   and not fetcher.cache.compiled(target.build_id, fetched[p.name][0].sha256)]
     if to_compile:
-        compiler.check_host([p.name for p in to_compile])
+        compiler.prepare([p.name for p in to_compile])
     artifacts = []
     for pin in pins:
         chosen, path = fetched[pin.name]
@@ -280,7 +232,7 @@ def switch_generation(link: Path, new_generation: Path) -> None:
 
 
 def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,
-                 jobs: int = 4, install_build_deps: bool = False, force: bool = False) -> Path:
+                 jobs: int = 4, force: bool = False) -> Path:
     started = time.monotonic()
     target = find_lock(project, release, suite)
     catalog = project.catalog()
@@ -292,8 +244,7 @@ def build_bundle(project: Project, release: str, suite: str, *, index_url: str |
                  f"[{time.monotonic() - started:.2f}s]")
         return link
 
-    artifacts = collect_artifacts(project, target, index_url or configured_index_url(), jobs,
-                                  install_build_deps)
+    artifacts = collect_artifacts(project, target, index_url or configured_index_url(), jobs)
     check_service_wheels(catalog, target.manifest["services"], artifacts)
     generations = link.parent / ".generations"
     generations.mkdir(parents=True, exist_ok=True)

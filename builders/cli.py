@@ -99,13 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--force", action="store_true", help="resolve even if the inputs did not change")
 
     bundle = commands.add_parser("bundle", help="build the target's wheelhouse and its .deb",
-                                 description="Fetch or compile every locked artifact into the shared "
-                                             "wheel cache, lay out the wheelhouse with a PEP 503 index "
-                                             "and a manifest, and package it as openstack-wheels-<release>.")
+                                 description="Fetch every locked artifact into the shared wheel cache "
+                                             "(sdists are compiled in a clean chroot of the suite), lay out "
+                                             "the wheelhouse with a PEP 503 index and a manifest, and "
+                                             "package it as openstack-wheels-<release>.")
     _add_target(bundle)
     _add_index(bundle)
-    bundle.add_argument("--install-build-deps", action="store_true",
-                        help="apt-get install the system packages that compiling sdists needs (root)")
     bundle.add_argument("--jobs", type=_at_least(1), default=4, help="parallel downloads (default: %(default)s)")
     bundle.add_argument("--force", action="store_true", help="rebuild even if the lock did not change")
 
@@ -248,7 +247,7 @@ def cmd_lock(args, project: Project) -> None:
 def cmd_bundle(args, project: Project) -> None:
     from builders.bundle import build_bundle
     build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
-                 install_build_deps=args.install_build_deps, force=args.force)
+                 force=args.force)
 
 
 def cmd_package(args, project: Project) -> None:

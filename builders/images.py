@@ -10,7 +10,6 @@ the same inputs give the same bytes. The node image is built by diskimage-builde
 elements/ (debian-minimal, baremetal, stackdeb-node).
 """
 
-import json
 import os
 import shutil
 import tempfile

@@ -54,8 +54,7 @@ class LockInputs:
 
     @property
     def platform(self) -> str:
-        major, minor = self.suite.glibc
-        return f"x86_64-manylinux_{major}_{minor}"
+        return uv.resolver_platform(self.suite.glibc)
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
     <cache>/artifacts/<sha256[:2]>/<sha256>/<filename>    every downloaded or compiled file
     <cache>/compiled/<python-tag>-<suite>/<sdist sha256>.json -> the wheel built from it
+    <cache>/compiled/any/<sdist sha256>.json                 -> the same, for a pure-Python wheel
 
 A file is stored under the digest of its bytes, so it is fetched once for all targets; a
-wheel compiled from an sdist is recorded against that sdist, so it is never built again.
+wheel compiled from an sdist is recorded against that sdist and the suite it was built for, so
+it is never built again; a pure-Python one (`*-none-any`) serves every suite.
 Stored files are read-only; `copy_verified` finds one that was changed behind the cache's back.
 """
 
@@ -15,6 +17,14 @@ from pathlib import Path
 
 from builders.errors import StackdebError
 from builders.manifest import write_json
+
+
+PURE = "any"
+
+
+def is_pure(wheel_filename: str) -> bool:
+    """A wheel for every Python 3 and platform: its tags end in -none-any."""
+    return wheel_filename.removesuffix(".whl").endswith("-none-any")
 
 
 class WheelCache:
@@ -48,15 +58,19 @@ class WheelCache:
         return target
 
     def compiled(self, build_id: str, sdist_sha256: str) -> Path | None:
-        record = self.compiled_root / build_id / f"{sdist_sha256}.json"
-        if not record.exists():
-            return None
-        data = json.loads(record.read_text())
-        wheel = self.path(data["sha256"], data["filename"])
-        return wheel if wheel.exists() else None
+        """The wheel compiled from this sdist for this suite, or a pure-Python one from any."""
+        for folder in (build_id, PURE):
+            record = self.compiled_root / folder / f"{sdist_sha256}.json"
+            if record.exists():
+                data = json.loads(record.read_text())
+                wheel = self.path(data["sha256"], data["filename"])
+                if wheel.exists():
+                    return wheel
+        return None
 
     def record_compiled(self, build_id: str, sdist_sha256: str, wheel: Path) -> None:
-        write_json(self.compiled_root / build_id / f"{sdist_sha256}.json",
+        folder = PURE if is_pure(wheel.name) else build_id
+        write_json(self.compiled_root / folder / f"{sdist_sha256}.json",
                    {"filename": wheel.name, "sha256": wheel.parent.name})
 
 

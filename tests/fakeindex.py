@@ -53,8 +53,8 @@ def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, m
 
 # A PEP 517 backend kept inside the sdist (no build requirements), so compiling needs no index.
 BACKEND = '''
-import base64, hashlib, os, zipfile
-NAME, VERSION, REQUIRES = {name!r}, {version!r}, {requires!r}
+import base64, hashlib, os, sys, zipfile
+NAME, VERSION, REQUIRES, NATIVE = {name!r}, {version!r}, {requires!r}, {native!r}
 MODULE = NAME.replace("-", "_")
 DIST_INFO = f"{{MODULE}}-{{VERSION}}.dist-info"
 
@@ -72,15 +72,20 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
     return DIST_INFO
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    # a native wheel says which interpreter and C library built it, as an extension would link them
+    python = f"cp{{sys.version_info[0]}}{{sys.version_info[1]}}"
+    tag = f"{{python}}-{{python}}-linux_x86_64" if NATIVE else "py3-none-any"
+    built_with = f"python={{sys.version.split()[0]}} libc={{os.confstr('CS_GNU_LIBC_VERSION')}}\\n"
     files = {{f"{{MODULE}}/__init__.py": "COMPILED = True\\n",
+              f"{{MODULE}}/BUILT_WITH": built_with if NATIVE else "",
               f"{{DIST_INFO}}/METADATA": _metadata(),
-              f"{{DIST_INFO}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: inline\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+              f"{{DIST_INFO}}/WHEEL": f"Wheel-Version: 1.0\\nGenerator: inline\\nRoot-Is-Purelib: {{str(not NATIVE).lower()}}\\nTag: {{tag}}\\n"}}
     def digest(text):
         raw = hashlib.sha256(text.encode()).digest()
         return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     record = "".join(f"{{p}},{{digest(t)}},{{len(t.encode())}}\\n" for p, t in files.items())
     files[f"{{DIST_INFO}}/RECORD"] = record + f"{{DIST_INFO}}/RECORD,,\\n"
-    filename = f"{{MODULE}}-{{VERSION}}-py3-none-any.whl"
+    filename = f"{{MODULE}}-{{VERSION}}-{{tag}}.whl"
     with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
         for path, text in files.items():
             archive.writestr(zipfile.ZipInfo(path, (2026, 1, 1, 0, 0, 0)), text)
@@ -88,12 +93,14 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 '''
 
 
-def sdist_bytes(name: str, version: str, *, requires=()) -> bytes:
+def sdist_bytes(name: str, version: str, *, requires=(), native=False) -> bytes:
+    """An sdist with its own build backend; a `native` one builds a wheel for the Python that
+    compiles it (cpXY-cpXY-linux_x86_64), recording that Python's and C library's versions."""
     module = canonicalize_name(name).replace("-", "_")
     top = f"{module}-{version}"
     files = {
         "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
-        "backend.py": BACKEND.format(name=name, version=version, requires=list(requires)),
+        "backend.py": BACKEND.format(name=name, version=version, requires=list(requires), native=native),
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
     }
     buffer = io.BytesIO()
@@ -141,6 +148,11 @@ class FakeIndex:
     def replace_bytes(self, filename: str, data: bytes) -> None:
         """Serve other bytes under the same name and the same advertised hash (a tampered mirror)."""
         (self.root / "files" / filename).write_bytes(data)
+
+    def republish(self, project: str, filename: str, data: bytes) -> None:
+        """Other bytes under the same name, honestly advertised (before anything is locked)."""
+        self.replace_bytes(filename, data)
+        self._write_page(canonicalize_name(project))
 
     def _write_page(self, project: str) -> None:
         links = []

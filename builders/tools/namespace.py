@@ -35,7 +35,8 @@ def _setup(rootfs: Path, upper: Path, work: Path, merged: Path, binds: list[Bind
     ]
     for bind in binds:
         target = q(str(merged) + bind.inside)
-        make = f"mkdir -p {target}" if bind.host.is_dir() else f"touch {target}"
+        parent = q(str(merged) + bind.inside.rsplit("/", 1)[0])
+        make = f"mkdir -p {target}" if bind.host.is_dir() else f"mkdir -p {parent} && touch {target}"
         lines += [make, f"mount --bind {q(str(bind.host))} {target}"]
         if bind.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")

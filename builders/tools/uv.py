@@ -1,8 +1,11 @@
-"""uv: the fast resolver (`uv pip compile`) and the sdist compiler (`uv build`)."""
+"""uv: the fast resolver (`uv pip compile`); builders/compiler.py runs its `uv build` in a chroot."""
 
+import functools
+import re
 from pathlib import Path
 
 from builders import tools
+from builders.errors import StackdebError
 
 # uv reads no pip.conf, but it does read its own configuration and UV_* variables: keep the
 # machine's uv settings out so the index given here is the only one.
@@ -23,14 +26,20 @@ def pip_compile(workdir: Path, inputs: list[str], constraints: str, output: str,
             "fix the release's overrides.yaml or the catalog's extra_requirements")
 
 
-def build_wheel(sdist: Path, out_dir: Path, *, python: str, index_url: str,
-                source_date_epoch: int) -> None:
-    """Compile one sdist into a wheel with its build dependencies in an isolated environment."""
-    tools.run("uv", [
-        "build", "--no-config", "--quiet", "--wheel", "--python", python,
-        "--index-url", index_url, "--out-dir", str(out_dir), str(sdist),
-    ], env={**_ISOLATED, "SOURCE_DATE_EPOCH": str(source_date_epoch),
-            "UV_PYTHON_DOWNLOADS": "never"},
-        what=f"the sdist {sdist.name}",
-        fix="usually a missing system package: add it for this project to "
-            "requirements-bundles/bindep.txt (profile named after the project)")
+@functools.cache
+def manylinux_minors() -> frozenset[int]:
+    """The x86_64 manylinux_2_N platforms this uv resolves for (its help lists them): each uv
+    release knows glibc versions up to some point, and a newer suite's own must not be asked."""
+    usage = tools.run("uv", ["pip", "compile", "--help"], what="uv", fix="run ./bootstrap.sh").stdout
+    return frozenset(int(m) for m in re.findall(r"\bx86_64-manylinux_2_(\d+)\b", usage))
+
+
+def resolver_platform(glibc: tuple[int, int]) -> str:
+    """The best platform uv accepts whose wheels run on this glibc (a manylinux_2_40 wheel runs
+    on glibc 2.41; the other way round it does not)."""
+    major, minor = glibc
+    known = [m for m in manylinux_minors() if m <= minor] if major == 2 else []
+    if not known:
+        raise StackdebError(f"this uv resolves for no manylinux platform up to glibc {major}.{minor}",
+                                  hint="upgrade uv in the project's virtualenv (./bootstrap.sh)")
+    return f"x86_64-manylinux_{major}_{max(known)}"

@@ -23,6 +23,7 @@ from builders import PROJECT_DIR
 from builders.chroot import runtime_chroot
 from builders.cluster.network import REPO_URL
 from builders.fileserver import start_file_server
+from builders.inventory import Inventory
 from builders.project import Project
 from builders.targets import get_suite
 from builders.tools.namespace import Bind, run_in_chroot
@@ -121,13 +122,24 @@ def test_an_interrupted_run_tears_everything_down(target):
     assert verdict["failure"]["phase"] == "report"
 
 
-def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
+@pytest.fixture(scope="module")
+def passing_run(target):
+    """One run of the minimal layout, shared by the tests that read what it proved. Before it,
+    the tested suite offers none of the packages."""
     env, repo = target
-    assert apt_candidates(repo) == {name: "(none)" for name in SERVICES}
+    before = apt_candidates(repo)
     result = stackdeb(env, "cluster", "--layout", "minimal")
-    assert leftovers() == []
-    assert result.returncode == 0, result.stderr[-5000:]
+    left = leftovers()
     verdict, path = verdict_of(env)
+    return result, left, before, verdict, Path(path)
+
+
+def test_a_passing_cluster_run_promotes_exactly_its_build_set(target, passing_run):
+    env, repo = target
+    result, left, before, verdict, path = passing_run
+    assert before == {name: "(none)" for name in SERVICES}
+    assert left == []
+    assert result.returncode == 0, result.stderr[-5000:]
     assert verdict["result"] == "pass" and verdict["failure"] is None
     staged = {p["name"]: p["version"] for p in verdict["build_set"]["packages"]}
     roles = {m["role"]: m for m in verdict["machines"]}
@@ -146,10 +158,38 @@ def test_a_passing_cluster_run_promotes_exactly_its_build_set(target):
                                                       "configure", "smoke"]
     for name in ("machine1-discovery-console", "machine2-node-console", "tempest", "machine2-journals"):
         assert os.path.getsize(verdict["logs"][name]) > 0, name
-    assert os.stat(Path(path).parent / "secrets.json").st_mode & 0o777 == 0o600
-    promoted = stackdeb(env, "promote", "--verdict", path)
+    assert os.stat(path.parent / "secrets.json").st_mode & 0o777 == 0o600
+    promoted = stackdeb(env, "promote", "--verdict", str(path))
     assert promoted.returncode == 0, promoted.stderr[-3000:]
     assert apt_candidates(repo) == {name: staged[name] for name in SERVICES}
+
+
+def test_the_discovery_agent_reported_each_vm_as_qemu_made_it(passing_run):
+    """The live system booted over iPXE and its agent's report is the VM's real hardware."""
+    *_, verdict, path = passing_run
+    reports = {m["machine"]: m["report"] for m in Inventory(path.parent / "inventory.sqlite").machines()}
+    assert set(reports) == {m["serial"] for m in verdict["machines"]}
+    for machine in verdict["machines"]:
+        report = reports[machine["serial"]]
+        assert report["cpu"]["count"] == machine["cpus"], report["cpu"]
+        memory = machine["memory_mb"] * 2**20
+        assert 0.85 * memory < report["memory"]["total_bytes"] <= memory, report["memory"]
+        (disk,) = report["disks"]
+        assert disk["size_bytes"] == machine["disk_gb"] * 2**30
+        assert disk["serial"] == f"SDBDISK{machine['name'].removeprefix('machine')}", disk
+        (nic,) = report["nics"]
+        assert nic["mac"] == machine["mac"] and nic["driver"] == "virtio_net" and nic["link"] is True, nic
+
+
+def test_each_node_image_checked_its_staging_source_and_key_at_boot(passing_run):
+    """The node image's own check, on the console of every machine that booted it."""
+    *_, verdict, _ = passing_run
+    for machine in verdict["machines"]:
+        console = Path(verdict["logs"][f"{machine['name']}-node-console"]).read_text(errors="replace")
+        assert "stackdeb-node: staging repository verified" in console, machine["name"]
+        assert f"stackdeb-node: sources: URIs: {REPO_URL}" in console
+        assert "stackdeb-node: sources: Suites: bookworm-2026.1-staging" in console
+        assert "Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg" in console
 
 
 @pytest.mark.skipif(not os.environ.get("STACKDEB_E2E_FAILING_CLUSTER"),

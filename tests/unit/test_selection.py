@@ -47,3 +47,20 @@ def test_no_fitting_file_and_no_sdist_is_an_error():
     candidates = files("pkg-1.0-cp313-cp313-manylinux_2_17_x86_64.whl")
     with pytest.raises(StackdebError, match="none of its 1 locked files fits the target"):
         choose_file(pin_for(candidates), candidates, RANKS)
+
+
+def test_the_resolver_platform_is_the_newest_uv_knows_that_the_suites_glibc_runs(monkeypatch):
+    from builders.tools import uv
+    monkeypatch.setattr(uv, "manylinux_minors", lambda: frozenset({17, 28, 31, 36, 39, 40}))
+    assert uv.resolver_platform(get_suite("bookworm").glibc) == "x86_64-manylinux_2_36"
+    # trixie's glibc 2.41 is newer than this uv knows: 2.40 wheels run on it
+    assert uv.resolver_platform(get_suite("trixie").glibc) == "x86_64-manylinux_2_40"
+    monkeypatch.setattr(uv, "manylinux_minors", lambda: frozenset({40}))
+    with pytest.raises(StackdebError, match="no manylinux platform up to glibc 2.36"):
+        uv.resolver_platform(get_suite("bookworm").glibc)
+
+
+def test_the_installed_uv_resolves_for_both_suites():
+    from builders.tools import uv
+    for suite in ("bookworm", "trixie"):
+        assert uv.resolver_platform(get_suite(suite).glibc).startswith("x86_64-manylinux_2_")
