@@ -131,6 +131,19 @@ class Fetcher:
         return chosen, self.cache.store(tmp, actual, chosen.filename, chosen.sha256), True
 
 
+def build_backends(target: LockedTarget, fetched: dict[str, tuple[IndexFile, Path]]) -> dict[str, Path]:
+    """The lock's build requirements (manifest `build_backends`), each as its fetched wheel."""
+    backends = {}
+    for line in target.manifest.get("build_backends", []):
+        name = line.split("==", 1)[0]
+        chosen, path = fetched[name]
+        if not chosen.filename.endswith(".whl"):
+            raise StackdebError(f"the build requirement {line} has no wheel for {target.suite.codename}",
+                                hint="a build backend must come as a wheel: pin a version that has one in overrides.yaml")
+        backends[line] = path
+    return backends
+
+
 def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jobs: int) -> list[Artifact]:
     ranks = {tag: i for i, tag in enumerate(supported_tags(target.suite))}
     fetcher = Fetcher(project, index_url, ranks)
@@ -143,7 +156,8 @@ def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jo
             kind = "sdist" if not chosen.filename.endswith(".whl") else "wheel"
             log.progress(done, len(pins), f"{pin.line}: {kind} {'downloaded' if new else 'cached'}")
 
-    compiler = Compiler(project, target.suite, target.build_id, index_url, target.manifest["source_date_epoch"])
+    compiler = Compiler(project, target.suite, target.build_id, target.manifest["source_date_epoch"],
+                        build_backends(target, fetched))
     to_compile = [p for p in pins if not fetched[p.name][0].filename.endswith(".whl")
                   and not fetcher.cache.compiled(target.build_id, fetched[p.name][0].sha256)]
     if to_compile:

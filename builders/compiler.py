@@ -7,10 +7,13 @@ file lists (all its profiles, so one chroot per suite serves every sdist); chang
 file makes a new chroot.
 
 Each compile is one run of `uv build` in a fresh overlay of that chroot, with the host's uv
-bound in, the index URL of this machine's pip configuration, and SOURCE_DATE_EPOCH from the
-lock: the build requirements come from the index, the system libraries from the suite only.
+bound in, SOURCE_DATE_EPOCH from the lock and no network at all: the build requirements
+(setuptools, pbr, ...) are the lock's own hash-checked wheels (requirements-bundles/
+build-backends.txt), offered with --no-index and pinned with --build-constraint; the system
+libraries come from the suite only.
 """
 
+import os
 import shlex
 import tempfile
 from pathlib import Path
@@ -28,9 +31,10 @@ from builders.wheelcache import WheelCache
 BASE_PACKAGES = ["build-essential", "pkg-config", "python3", "python3-dev"]
 
 COMPILE_SCRIPT = """\
-export HOME=/root UV_CACHE_DIR=/tmp/uv-cache UV_PYTHON_DOWNLOADS=never SOURCE_DATE_EPOCH={epoch}
+export HOME=/root UV_CACHE_DIR=/tmp/uv-cache UV_PYTHON_DOWNLOADS=never UV_OFFLINE=1 SOURCE_DATE_EPOCH={epoch}
 /stackdeb/bin/uv build --no-config --quiet --wheel --python /usr/bin/python{python} \\
-    --index-url {index} --out-dir /stackdeb/out /stackdeb/sdist/{sdist}
+    --no-index --find-links /stackdeb/backends --build-constraint /stackdeb/backends/constraints.txt \\
+    --out-dir /stackdeb/out /stackdeb/sdist/{sdist}
 """
 
 
@@ -44,9 +48,11 @@ class Compiler:
     """Compiles sdists for one suite, once each: the result is recorded in the wheel cache
     under `build_id` (the suite's Python ABI and codename)."""
 
-    def __init__(self, project: Project, suite: Suite, build_id: str, index_url: str, source_date_epoch: int):
+    def __init__(self, project: Project, suite: Suite, build_id: str, source_date_epoch: int,
+                 backends: dict[str, Path]):
+        """`backends`: the locked build requirements, pin line -> the verified wheel."""
         self.project, self.suite, self.build_id = project, suite, build_id
-        self.index_url, self.epoch = index_url, source_date_epoch
+        self.epoch, self.backends = source_date_epoch, backends
         self.chroot: Chroot | None = None
 
     def prepare(self, projects: list[str]) -> None:
@@ -65,19 +71,29 @@ class Compiler:
         if self.chroot is None:
             raise RuntimeError("Compiler.prepare() was not called")
         uv = tools.find("uv")
-        with tempfile.TemporaryDirectory(dir=cache.incoming) as out:
-            script = COMPILE_SCRIPT.format(epoch=self.epoch, python=self.suite.python,
-                                           index=shlex.quote(self.index_url), sdist=shlex.quote(sdist.name))
-            run_in_chroot(self.chroot.rootfs, self.chroot.scratch, script, network=True,
+        with tempfile.TemporaryDirectory(dir=cache.incoming) as scratch:
+            out, backends = Path(scratch) / "out", self._backends_dir(Path(scratch) / "backends")
+            out.mkdir()
+            script = COMPILE_SCRIPT.format(epoch=self.epoch, python=self.suite.python, sdist=shlex.quote(sdist.name))
+            run_in_chroot(self.chroot.rootfs, self.chroot.scratch, script, network=False,
                           binds=[Bind(Path(uv), "/stackdeb/bin/uv"), Bind(sdist.parent, "/stackdeb/sdist"),
-                                 Bind(Path(out), "/stackdeb/out", read_only=False)],
-                          what=f"the sdist {sdist.name} in the {self.suite.codename} compile chroot",
-                          fix="usually a missing system package: add it for this project to "
-                              "requirements-bundles/bindep.txt (profile named after the project)",
+                                 Bind(backends, "/stackdeb/backends"), Bind(out, "/stackdeb/out", read_only=False)],
+                          what=f"the sdist {sdist.name} in the {self.suite.codename} compile chroot (offline)",
+                          fix="a missing system package goes in requirements-bundles/bindep.txt (profile named "
+                              "after the project); a missing build requirement in "
+                              "requirements-bundles/build-backends.txt, then `stackdeb lock`",
                           action=f"compiling {sdist.name}")
-            built = list(Path(out).glob("*.whl"))
+            built = list(out.glob("*.whl"))
             if len(built) != 1:
                 raise StackdebError(f"compiling {sdist.name} gave {len(built)} wheels instead of one")
             wheel = cache.store(built[0], sha256_file(built[0]), built[0].name, None)
         cache.record_compiled(self.build_id, sdist.parent.name, wheel)
         return wheel
+
+    def _backends_dir(self, folder: Path) -> Path:
+        """The locked build requirements as a find-links directory with their constraints."""
+        folder.mkdir()
+        for wheel in self.backends.values():
+            os.link(wheel, folder / wheel.name)
+        (folder / "constraints.txt").write_text("".join(f"{line}\n" for line in sorted(self.backends)))
+        return folder

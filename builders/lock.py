@@ -6,6 +6,7 @@ overrides. Outputs, in requirements-bundles/<release>/<suite>/: lock.txt, closur
 manifest.json. The no-op check hashes exactly what the resolver would be given.
 """
 
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +33,21 @@ RESOLVERS = {"uv": uv.pip_compile, "pip-tools": piptools.pip_compile}
 # built with the bundle's uv (packaging/templates/uv-pip).
 BUILD_TOOLS = ["uv"]
 BUILD_TOOLS_INPUT = "tools/build.in"
+# What compiling sdists may install (setuptools, pbr, ...): locked like everything else, so the
+# bundle compiles offline from hash-checked wheels (requirements-bundles/build-backends.txt).
+BUILD_BACKENDS = "build-backends"
+BUILD_BACKENDS_INPUT = f"tools/{BUILD_BACKENDS}.in"
+
+
+def build_backend_lines(project: Project) -> list[str]:
+    path = project.root / "requirements-bundles" / "build-backends.txt"
+    if not path.exists():
+        return []
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    for number, line in enumerate(lines, 1):
+        if line and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", line):
+            raise StackdebError(f"{path} line {number}: expected a project name, got '{line}'")
+    return [line for line in lines if line]
 
 
 @dataclass
@@ -83,6 +99,9 @@ def gather_inputs(project: Project, release: str, suite_name: str, releases: Sou
     service_inputs = {f"services/{svc.name}.in": "".join(
         line + "\n" for line in svc.requirement_lines(versions[svc.name])) for svc in catalog}
     service_inputs[BUILD_TOOLS_INPUT] = "".join(f"{tool}\n" for tool in BUILD_TOOLS)
+    backends = build_backend_lines(project)
+    if backends:
+        service_inputs[BUILD_BACKENDS_INPUT] = "".join(f"{line}\n" for line in backends)
     return LockInputs(series, suite, versions, service_inputs, constraints.text(), uc.origin,
                       applied, resolver, frozenset(pin.service for pin in overrides.services))
 
@@ -215,6 +234,7 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
         "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
         "sources": {"releases": releases.commit(), "requirements": inputs.constraints_origin},
         "overrides": inputs.overrides, "generation": generation,
+        "build_backends": closures(pins, [BUILD_BACKENDS])[BUILD_BACKENDS],
         "source_date_epoch": epoch,
         "service_builds": service_builds(manifest, old_closures, new_closures, tools, generation, epoch),
         "outputs": {n: sha256_file(out / n) for n in ("lock.txt", "closures.json")},

@@ -13,7 +13,7 @@ from builders.errors import StackdebError
 
 PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 HASH_RE = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-SERVICE_INPUT_RE = re.compile(r"-r\s+services/([a-z0-9-]+)\.in$")
+INPUT_RE = re.compile(r"-r\s+(?:services|tools)/([a-z0-9-]+)\.in$")
 
 
 @dataclass
@@ -66,12 +66,13 @@ def unhashed(pins: dict[str, Pin]) -> list[str]:
 
 
 def closures(pins: dict[str, Pin], services: list[str]) -> dict[str, list[str]]:
-    """For each service, the sorted pins it needs: everything reachable from its inputs."""
+    """For each service (or tool input), the sorted pins it needs: everything reachable from
+    its input file."""
     children: dict[str, set[str]] = {}
     roots: dict[str, set[str]] = {s: set() for s in services}
     for pin in pins.values():
         for parent in pin.via:
-            match = SERVICE_INPUT_RE.match(parent)
+            match = INPUT_RE.match(parent)
             if match and match.group(1) in roots:
                 roots[match.group(1)].add(pin.name)
             elif not parent.startswith("-"):

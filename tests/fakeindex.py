@@ -93,13 +93,14 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 '''
 
 
-def sdist_bytes(name: str, version: str, *, requires=(), native=False) -> bytes:
+def sdist_bytes(name: str, version: str, *, requires=(), native=False, build_requires=()) -> bytes:
     """An sdist with its own build backend; a `native` one builds a wheel for the Python that
     compiles it (cpXY-cpXY-linux_x86_64), recording that Python's and C library's versions."""
     module = canonicalize_name(name).replace("-", "_")
     top = f"{module}-{version}"
     files = {
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "pyproject.toml": f'[build-system]\nrequires = {list(build_requires)!r}\nbuild-backend = "backend"\n'
+                          'backend-path = ["."]\n'.replace("'", '"'),
         "backend.py": BACKEND.format(name=name, version=version, requires=list(requires), native=native),
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
     }

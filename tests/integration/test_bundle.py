@@ -190,3 +190,24 @@ def test_a_pure_python_wheel_compiled_for_one_suite_serves_the_other(stackdeb, l
     libtwo = next(a for a in manifest["artifacts"] if a["name"] == "libtwo")
     assert libtwo["filename"] == "libtwo-0.5.0-py3-none-any.whl" and libtwo["origin"] == "compiled"
     assert [p.name for p in (locked.cache / "compiled").iterdir()] == ["any"]
+
+
+def test_build_requirements_come_only_from_the_lock(stackdeb, mini_project):
+    """The compile chroot has no network: an sdist's build requirement must be locked
+    (build-backends.txt), and then it is installed from the lock's own wheel."""
+    from fakeindex import sdist_bytes
+    mini = mini_project
+    mini.index.republish("libtwo", "libtwo-0.5.0.tar.gz", sdist_bytes("libtwo", "0.5.0", build_requires=["libthree"]))
+    assert stackdeb("lock", "--index-url", mini.index.url)[0] == 0
+    code, err = bundle(stackdeb, mini)
+    assert code == 1 and "compiling libtwo-0.5.0.tar.gz failed" in err, err[-3000:]
+    assert "libthree" in err and "requirements-bundles/build-backends.txt" in err
+    assert not mini.bundle.exists()
+
+    (mini.root / "requirements-bundles/build-backends.txt").write_text("libthree   # libtwo's build backend\n")
+    assert stackdeb("lock", "--index-url", mini.index.url)[0] == 0
+    manifest = json.loads((mini.lock_dir / "manifest.json").read_text())
+    assert manifest["build_backends"] == ["libthree==3.0.0"]
+    code, err = bundle(stackdeb, mini)
+    assert code == 0, err[-3000:]
+    assert "--propagation private --net sh" in err      # the compile's own, empty network namespace
