@@ -69,7 +69,7 @@ def main() -> None:
                                                              or Path.home() / ".cache/stackdeb")
     env = {"STACKDEB_BUILD_DIR": str(work / "build"), "STACKDEB_CACHE_DIR": str(cache),
            "STACKDEB_REPO_DIR": str(work / "repo")}
-    publish_build_set(work / "repo", "2026.1", "bookworm", [make_deb(work, "venv-alpha", "1.0.0-1+os2026.1.1~deb12")])
+    publish_build_set(work / "repo", "2026.1", "bookworm", [make_deb(work, "venv-alpha", "1.0.0-1+os2026.1.deb12.1")])
     node = ["image", "node", "--repo-url", "http://10.0.2.100:8080/"]
     rows = []
     if not args.skip_cold:

@@ -39,9 +39,11 @@ class PackageTarget:
 
     def package_version(self, service: Service) -> str:
         """Unique per release and suite; a rebuild on a newer lock generation or packaging
-        revision sorts higher, and so does a newer upstream version."""
+        revision sorts higher, and so does a newer upstream version. The suite comes before
+        the generation, so a bookworm build always sorts below a trixie one of the same
+        release (a dist-upgrade replaces it) whatever their generations."""
         return (f"{self.upstream_version}-{service.revision}+os{self.release}."
-                f"{self.lock_generation}~deb{self.suite.version}")
+                f"{self.suite.version_marker}.{self.lock_generation}")
 
 
 def render(name: str, **values) -> str:

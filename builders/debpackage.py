@@ -27,8 +27,9 @@ def wheels_package_name(release: str) -> str:
 
 
 def wheels_package_version(release: str, generation: int, suite_version: str) -> str:
-    """Upgrades in lock generation order; the suite suffix keeps suites apart in one pool."""
-    return f"{release}+{generation}~deb{suite_version}"
+    """Upgrades in lock generation order; the suite marker keeps suites apart in one pool and
+    sorts an older suite's build below a newer one's."""
+    return f"{release}+deb{suite_version}.{generation}"
 
 
 def install_dir(release: str) -> str:

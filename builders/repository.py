@@ -86,9 +86,9 @@ def validate_build_set(debs: list[Deb], suite: Suite, release: str) -> None:
     for deb in debs:
         if deb.architecture not in ("amd64", "all"):
             raise StackdebError(f"{deb.path.name} is for {deb.architecture}, not amd64")
-        if not deb.version.endswith(f"~deb{suite.version}") and deb.name != KEYRING_PACKAGE:
+        if not suite.built_for(deb.version) and deb.name != KEYRING_PACKAGE:
             raise StackdebError(f"{deb.path.name} was not built for {suite.codename} (its version "
-                                f"{deb.version} does not end in ~deb{suite.version})",
+                                f"{deb.version} does not end in {suite.version_marker}.<generation>)",
                                 hint="publish each suite's packages to that suite")
         if release not in deb.version and deb.name != KEYRING_PACKAGE:
             raise StackdebError(f"{deb.path.name} was not built for release {release}")

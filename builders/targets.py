@@ -1,5 +1,6 @@
 """Debian suites stackdeb builds for, and a target: one release on one suite."""
 
+import re
 from dataclasses import dataclass
 
 from builders.errors import StackdebError
@@ -11,6 +12,15 @@ class Suite:
     version: str          # Debian major version, used in package versions (deb12)
     python: str           # the suite's python3 (wheels are chosen and compiled for it)
     glibc: tuple[int, int]
+
+    @property
+    def version_marker(self) -> str:
+        """In every package version stackdeb makes for this suite, before the lock generation
+        (deb12 < deb13: a dist-upgrade moves to the newer suite's build)."""
+        return f"deb{self.version}"
+
+    def built_for(self, version: str) -> bool:
+        return re.search(rf"[+.]{self.version_marker}\.\d+$", version) is not None
 
     @property
     def python_tag(self) -> str:

@@ -96,6 +96,8 @@ def main() -> None:
     # scripts (`python -m pip` still works for inspection).
     for script in venv.glob("bin/pip*"):
         script.unlink()
+    # Python 3.13's venv writes a .gitignore ("*") at its root: nothing for a package to ship.
+    (venv / ".gitignore").unlink(missing_ok=True)
     # Some wheels ship byte-code of their own (numpy): postinst compiles everything on the
     # target, so none is shipped; fix_records drops the rows.
     for cache in sorted(venv.rglob("__pycache__"), reverse=True):

@@ -45,7 +45,7 @@ def test_bundle_lays_out_wheels_index_manifest_and_deb(stackdeb, locked):
     assert (wheelhouse / "requirements/beta.txt").read_text().count("--hash=sha256:") == 3
 
     deb = deb_of(locked)
-    assert deb.name == "openstack-wheels-2026.1_2026.1+1~deb12_amd64.deb"
+    assert deb.name == "openstack-wheels-2026.1_2026.1+deb12.1_amd64.deb"
     fields = subprocess.run(["dpkg-deb", "--field", str(deb)], capture_output=True, text=True, check=True).stdout
     assert "Package: openstack-wheels-2026.1" in fields and "Architecture: amd64" in fields
     listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True).stdout

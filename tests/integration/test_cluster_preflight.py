@@ -68,7 +68,7 @@ def test_a_build_set_without_the_layouts_packages(env, tmp_path):
     from builders.images import element_digest, PRUNE_MODULES, PRUNE_PATHS
     from builders.manifest import sha256_file, sha256_json, write_json
     repo = tmp_path / "repo"
-    publish_build_set(repo, "2026.1", "bookworm", [make_deb(tmp_path, "venv-keystone", "29.0.2-1+os2026.1.1~deb12")])
+    publish_build_set(repo, "2026.1", "bookworm", [make_deb(tmp_path, "venv-keystone", "29.0.2-1+os2026.1.deb12.1")])
     images = tmp_path / "build/images"
     write_json(images / "discovery-bookworm/manifest.json",
                {"inputs": {"element": element_digest("stackdeb-discovery"),

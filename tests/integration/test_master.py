@@ -134,7 +134,7 @@ def test_the_first_build_packages_every_service_into_staging(master):
     assert master.counts() == {"pipeline": 1, "bundle": 1, "package-alpha": 1, "package-beta": 1,
                                "publish": 1, "promote": 0}
     status = master.stackdeb("repo", "status").stdout
-    assert "venv-alpha" in status and "1.0.0-1+os2026.1.1~deb12" in status and "venv-beta" in status
+    assert "venv-alpha" in status and "1.0.0-1+os2026.1.deb12.1" in status and "venv-beta" in status
     report = master.step_summaries(master.builds("package-alpha")[-1])
     assert "lintian 0 errors" in report and "bit-identical rebuild" in report, report
     summaries = master.step_summaries(build)
@@ -169,8 +169,8 @@ def test_a_new_release_upstream_builds_only_that_service(master):
     assert after["package-beta"] == before["package-beta"]          # untouched service: not rebuilt
     assert after["publish"] == before["publish"] + 1
     status = master.stackdeb("repo", "status").stdout
-    assert "1.0.1-1+os2026.1.2~deb12" in status, status
-    assert "2.0.0-1+os2026.1.1~deb12" in status, status            # beta kept its version
+    assert "1.0.1-1+os2026.1.deb12.2" in status, status
+    assert "2.0.0-1+os2026.1.deb12.1" in status, status            # beta kept its version
 
 
 def test_an_upper_constraints_change_rebuilds_the_bundle_and_the_affected_services(master):
@@ -184,7 +184,7 @@ def test_an_upper_constraints_change_rebuilds_the_bundle_and_the_affected_servic
     assert after["bundle"] == before["bundle"] + 1
     assert after["package-beta"] == before["package-beta"] + 1     # beta needs libtwo
     assert after["package-alpha"] == before["package-alpha"]       # alpha does not
-    assert "2.0.0-1+os2026.1.3~deb12" in master.stackdeb("repo", "status").stdout
+    assert "2.0.0-1+os2026.1.deb12.3" in master.stackdeb("repo", "status").stdout
 
 
 def test_a_forced_build_does_what_its_parameters_say(master):

@@ -36,7 +36,7 @@ def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundl
     out = out_dir(bundled, "alpha")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["network_interfaces"] == ["lo"]
-    assert manifest["version"] == "1.0.0-1+os2026.1.1~deb12"
+    assert manifest["version"] == "1.0.0-1+os2026.1.deb12.1"
     deb = out / manifest["deb"]
     listing = contents(deb)
     for path in ("./opt/venvs/alpha/bin/alpha-manage", "./usr/bin/alpha-manage -> /opt/venvs/alpha/bin/alpha-manage",
@@ -72,7 +72,7 @@ def test_only_changed_services_are_rebuilt(stackdeb, bundled):
     assert stackdeb("bundle", "--index-url", bundled.index.url)[0] == 0   # the catalog is a bundle input
     code, err = stackdeb("package", "--all", "--no-lintian")
     assert code == 0, err
-    assert "venv-alpha 1.0.0-1+os2026.1.1~deb12: building" in err
+    assert "venv-alpha 1.0.0-1+os2026.1.deb12.1: building" in err
     assert "venv-beta: up to date" in err
     assert snapshot(out_dir(bundled, "beta")) == beta_before
 

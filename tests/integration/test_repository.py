@@ -31,7 +31,7 @@ TESTED = "bookworm-2026.1"
 
 
 def version(n):
-    return f"1.0.0-1+os2026.1.{n}~deb12"
+    return f"1.0.0-1+os2026.1.deb12.{n}"
 
 
 def stop_gpg_agent(gnupg_home):
@@ -164,8 +164,8 @@ def test_promotion_refuses_a_build_set_that_changed_or_is_gone(tmp_path, repo_ro
 
 
 @pytest.mark.parametrize("name, ver, arch, message", [
-    ("venv-alpha", "1.0.0-1+os2026.1.1~deb13", "amd64", "was not built for bookworm"),
-    ("venv-alpha", "1.0.0-1+os2026.2.1~deb12", "amd64", "was not built for release 2026.1"),
+    ("venv-alpha", "1.0.0-1+os2026.1.deb13.1", "amd64", "was not built for bookworm"),
+    ("venv-alpha", "1.0.0-1+os2026.2.deb12.1", "amd64", "was not built for release 2026.1"),
     ("venv-alpha", version(1), "arm64", "is for arm64, not amd64"),
 ])
 def test_bad_packages_are_refused_and_the_live_repository_stays(tmp_path, repo_root, name, ver, arch, message):

@@ -5,13 +5,14 @@ import pytest
 
 from builders import PROJECT_DIR
 from builders.catalog import load_catalog
+from builders.debpackage import wheels_package_version
 from builders.debian_dir import PackageTarget, control, finalize_config, render_source_tree, systemd_units
 from builders.targets import get_suite
 
 CATALOG = load_catalog(PROJECT_DIR / "packaging/services.yaml")
 TARGET = PackageTarget(release="2026.1", suite=get_suite("bookworm"), upstream_version="29.0.2",
                        lock_generation=3, source_date_epoch=1795319225,
-                       wheels_version="2026.1+3~deb12", requirements="keystone==29.0.2 --hash=sha256:00\n",
+                       wheels_version="2026.1+deb12.3", requirements="keystone==29.0.2 --hash=sha256:00\n",
                        compression=["-Zxz", "-z0"])
 
 
@@ -28,7 +29,7 @@ def test_versions_are_unique_per_release_and_suite():
     trixie = replace(TARGET, suite=get_suite("trixie")).package_version(keystone)
     other_release = replace(TARGET, release="2026.2").package_version(keystone)
     assert len({bookworm, trixie, other_release}) == 3
-    assert bookworm == "29.0.2-1+os2026.1.3~deb12"
+    assert bookworm == "29.0.2-1+os2026.1.deb12.3"
 
 
 def test_a_rebuild_on_a_newer_lock_or_packaging_revision_upgrades():
@@ -40,12 +41,19 @@ def test_a_rebuild_on_a_newer_lock_or_packaging_revision_upgrades():
     assert newer(TARGET.package_version(replace(keystone, revision=2)), base)
     assert newer(replace(TARGET, upstream_version="29.0.3", lock_generation=1).package_version(keystone), base)
     assert newer(replace(TARGET, suite=get_suite("trixie")).package_version(keystone), base)
+    # a dist-upgrade replaces the bookworm build with trixie's, whatever their generations
+    assert newer(replace(TARGET, suite=get_suite("trixie"), lock_generation=1).package_version(keystone),
+                 replace(TARGET, lock_generation=40).package_version(keystone))
+    assert newer(wheels_package_version("2026.1", 1, "13"), wheels_package_version("2026.1", 40, "12"))
+    # and both sort above the versions of the earlier scheme
+    assert newer(base, "29.0.2-1+os2026.1.3~deb12")
+    assert newer(wheels_package_version("2026.1", 4, "12"), "2026.1+3~deb12")
 
 
 def test_control_declares_dependencies_conflicts_and_the_exact_bundle():
     text = control(CATALOG.get("nova"), TARGET)
     assert "Package: venv-nova" in text
-    assert "openstack-wheels-2026.1 (= 2026.1+3~deb12)" in text
+    assert "openstack-wheels-2026.1 (= 2026.1+deb12.3)" in text
     assert "python3 (>= 3.11), python3 (<< 3.12)" in text
     assert "qemu-utils" in text and "${shlibs:Depends}" in text
     assert "Conflicts: nova-common, nova-api, nova-compute, python3-nova" in text
@@ -84,7 +92,7 @@ def test_the_source_tree_has_everything_debhelper_needs(tmp_path):
     assert "dh_installsystemd --name=keystone-api --no-enable --no-start" in rules
     assert "opt/venvs/keystone/bin/keystone-manage usr/bin/keystone-manage" in (debian / "venv-keystone.links").read_text()
     changelog = (debian / "changelog").read_text()
-    assert changelog.startswith("venv-keystone (29.0.2-1+os2026.1.3~deb12) bookworm; urgency=medium")
+    assert changelog.startswith("venv-keystone (29.0.2-1+os2026.1.deb12.3) bookworm; urgency=medium")
     lines = [line for line in (debian / "venv-keystone.lintian-overrides").read_text().splitlines() if line]
     assert all(lines[i - 1].startswith("#") for i, line in enumerate(lines) if not line.startswith("#"))
 
