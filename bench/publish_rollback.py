@@ -34,7 +34,7 @@ def main() -> None:
     publish_build_set(root, "2026.1", "bookworm", debs + bundle)   # nothing new: a no-op
     noop = time.monotonic() - started
     started = time.monotonic()
-    rollback(root)
+    rollback(root, "2026.1", "bookworm")
     back = time.monotonic() - started
     print(f"publish {len(debs)} venv packages + the bundle ({size:.0f} MB): {first:.1f} s "
           f"onto a repository holding the bundle")

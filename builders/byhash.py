@@ -32,12 +32,12 @@ def release_hashes(release: Path) -> dict[str, list[tuple[str, str]]]:
     return sections
 
 
-def add_by_hash(dists: Path, home: Path, key: str, keep_named_by: list[Path]) -> None:
-    """For every suite in `dists`: link each index into by-hash, keep old ones that a Release
-    in `keep_named_by` (the generations kept) still names, add the field, sign again."""
+def add_by_hash(dists: Path, home: Path, key: str, keep_named_by: list[Path], suites: list[str]) -> None:
+    """For each of `suites` in `dists`: link each index into by-hash, keep old ones that a
+    Release in `keep_named_by` (the generations kept) still names, add the field, sign again."""
     kept = {digest for other in keep_named_by if other.is_file()
             for entries in release_hashes(other).values() for digest, _ in entries}
-    for release in sorted(dists.glob("*/Release")):
+    for release in sorted(dists / suite / "Release" for suite in suites):
         suite = release.parent
         hashes = release_hashes(release)
         current = set()

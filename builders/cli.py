@@ -20,7 +20,7 @@ stages, in pipeline order:
   package   build venv-<service> packages with dh-virtualenv from the bundle alone, in a
             clean chroot of the suite with no network; lintian; --check-reproducible
   publish   land a build set (the packages and the bundle of one run) in the signed staging
-            suite, whole or not at all; rollback restores the previous repository state
+            suite, whole or not at all; rollback returns one target to its previous state
   cluster   prove the staged build set on a throwaway cluster of VMs; a signed verdict
   promote   copy the build set a signed, passing verdict names to the tested suite
 other commands:
@@ -131,8 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(publish)
     publish.add_argument("debs", nargs="*", metavar="DEB", help="packages of the build set")
     publish.add_argument("--keep", type=_at_least(1), default=5, help="generations kept for rollback (default: %(default)s)")
-    rollback = commands.add_parser("rollback", help="make the previous repository generation live")
-    rollback.set_defaults(release=None, suite=None)
+    rollback = commands.add_parser("rollback", help="give one target's suites their state before its last change",
+                                   description="Return one target's staging and tested suites to the state "
+                                               "they had before its last publish, promotion or rollback, in a "
+                                               "new generation signed by the current key. Other targets in the "
+                                               "repository keep their bytes.")
+    _add_target(rollback)
     cluster = commands.add_parser("cluster", help="prove the staged build set on a test cluster",
                                   description="Provision a throwaway cluster of VMs (discovery over iPXE, roles "
                                               "from a layout, the node image written to each disk), install the "
@@ -282,7 +286,7 @@ def cmd_publish(args, project: Project) -> None:
 
 def cmd_rollback(args, project: Project) -> None:
     from builders.repository import rollback
-    rollback(project.repo_dir)
+    rollback(project.repo_dir, args.release, args.suite)
 
 
 def cmd_cluster(args, project: Project) -> None:

@@ -1,7 +1,9 @@
 """Stage 4, publish: a signed reprepro repository kept in generations, switched atomically.
 
-    <repo>/generations/<n>/     a whole reprepro base directory (conf, db, dists, pool) and
-                                build-set.json; complete once renamed from <n>.partial
+    <repo>/generations/<n>/     a whole reprepro base directory (conf, db, dists, pool) with
+                                every target's two suites, build-set.json (each target's
+                                packages) and tested.json (each target's promoted build set);
+                                complete once renamed from <n>.partial
     <repo>/live -> generations/<n>
     <repo>/public/              what is served, all through live: dists (with by-hash indexes),
                                 pool, the public key and the deb822 .sources snippets; never
@@ -14,6 +16,12 @@ A publish copies the live generation (pool files hard-linked, the rest copied), 
 build set with reprepro, signs, verifies the signature, and only then replaces the `live`
 symlink: killed at any point, the live repository is the old one or the new one, whole.
 Publishers are serialized by a lock file.
+
+Several targets (release x suite) share the repository, its pool and its key, each with a
+staging and a tested suite. A change to one target (publish, promote, rollback) re-exports and
+re-signs that target's suites only: every other target's files are carried into the new
+generation byte for byte. Rollback is per target too: a new generation in which that target's
+suites hold an earlier state again.
 """
 
 import getpass
@@ -36,10 +44,10 @@ from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
 from builders.signing import KeySet, load_keys, next_keys, save_keys
 from builders.statuspage import write_status_page
-from builders.targets import Suite, get_suite
+from builders.targets import Suite, Target, get_suite, get_target
 from builders.tools import gpg, reprepro
 
-KEEP_GENERATIONS = 5
+KEEP_GENERATIONS = 5         # the newest generations, and for each target its newest states
 KEYRING_PACKAGE = "stackdeb-archive-keyring"
 KEYRING_FILE = f"{KEYRING_PACKAGE}.gpg"
 
@@ -54,11 +62,11 @@ class Deb:
 
 
 def staging_suite(suite: Suite, release: str) -> str:
-    return f"{suite.codename}-{release}-staging"
+    return Target(release, suite).staging_suite
 
 
 def tested_suite(suite: Suite, release: str) -> str:
-    return f"{suite.codename}-{release}"
+    return Target(release, suite).tested_suite
 
 
 def read_deb(path: Path) -> Deb:
@@ -77,8 +85,9 @@ def read_deb(path: Path) -> Deb:
     return Deb(path, fields["Package"], fields["Version"], fields["Architecture"], sha256_file(path))
 
 
-def validate_build_set(debs: list[Deb], suite: Suite, release: str) -> None:
+def validate_build_set(debs: list[Deb], target: Target) -> None:
     """Everything is checked before anything is written."""
+    suite, release = target.suite, target.release
     names = [d.name for d in debs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -176,12 +185,6 @@ class Repository:
         for partial in self.generations_dir.glob("*.partial") if self.generations_dir.exists() else ():
             shutil.rmtree(partial, ignore_errors=True)
 
-    def prune(self, keep: int) -> None:
-        live = self.live_generation()
-        for number in self.generations()[:-keep]:
-            if number != live:
-                shutil.rmtree(self.generation_dir(number), ignore_errors=True)
-
     @property
     def history_file(self) -> Path:
         return self.root / "history.json"
@@ -203,36 +206,70 @@ def signing_keys(repo: Repository) -> KeySet:
     return load_keys(repo.root, repo.gnupg, configured=bool(os.environ.get("STACKDEB_SIGNING_HOME")))
 
 
-def _new_generation(repo: Repository, suite: Suite, release: str, keys: KeySet) -> tuple[int, Path]:
+def targets_state(base: Path) -> dict[str, dict]:
+    """Per target name, what a generation's staging suite holds and since when: release,
+    suite, packages and `state_from` (the generation that made this state)."""
+    data = read_json(base / "build-set.json") or {}
+    if "targets" in data:
+        return data["targets"]
+    if data.get("release"):          # a generation written before targets shared a repository
+        name = f"{data['release']}-{data['suite']}"
+        return {name: {"release": data["release"], "suite": data["suite"],
+                       "packages": data.get("packages", {}), "state_from": data.get("generation")}}
+    return {}
+
+
+def tested_state(base: Path) -> dict[str, dict]:
+    """Per target name, the build set its tested suite holds (generation, InRelease, verdict)."""
+    data = read_json(base / "tested.json") or {}
+    if "build_set_generation" in data:     # the single-target form
+        names = list(targets_state(base))
+        return {names[0]: data} if names else {}
+    return data
+
+
+def _target_of(entry: dict) -> Target:
+    return Target(entry["release"], get_suite(entry["suite"]))
+
+
+def _new_generation(repo: Repository, keys: KeySet, adding: Target | None = None) -> tuple[int, Path, list[Target]]:
+    """A new generation, a copy of the live one, configured for every target it holds (and
+    `adding`); returns its number, its directory and those targets."""
     number = max(repo.generations(), default=0) + 1
     work = repo.generations_dir / f"{number}.partial"
     work.mkdir(parents=True)
     live = repo.live_generation()
+    targets = {}
     if live is not None:
         source = repo.generation_dir(live)
         for name in ("db", "dists"):
             if (source / name).exists():
                 shutil.copytree(source / name, work / name, symlinks=True)
-        if (source / "tested.json").exists():      # which build set the tested suite holds
-            shutil.copy(source / "tested.json", work / "tested.json")
+        for name in ("tested.json", "build-set.json"):
+            if (source / name).exists():
+                shutil.copy(source / name, work / name)
         if (source / "pool").exists():
             shutil.copytree(source / "pool", work / "pool", copy_function=os.link)
         for sources in source.glob("*.sources"):
             shutil.copy(sources, work / sources.name)
+        targets = {name: _target_of(entry) for name, entry in targets_state(source).items()}
+    if adding is not None:
+        targets[adding.name] = adding
+    ordered = [targets[name] for name in sorted(targets)]
     gpg.export_public(repo.gnupg, keys.published, work / KEYRING_FILE)
     (work / "conf").mkdir()
-    (work / "conf/distributions").write_text(Template((PROJECT_DIR / "repos/distributions").read_text())
-                                              .substitute(suite=suite.codename, release=release, key=keys.sign_with,
-                                                          staging=staging_suite(suite, release),
-                                                          tested=tested_suite(suite, release)))
-    return number, work
+    template = Template((PROJECT_DIR / "repos/distributions").read_text())
+    (work / "conf/distributions").write_text("\n".join(
+        template.substitute(suite=t.suite.codename, release=t.release, key=keys.sign_with,
+                            staging=t.staging_suite, tested=t.tested_suite) for t in ordered))
+    return number, work, ordered
 
 
 def _check_against_live(repo: Repository, debs: list[Deb], codename: str) -> list[Deb]:
     """Drop packages already published with the same content; refuse a version reused for
     other content."""
     live = repo.live_generation()
-    if live is None:
+    if live is None or not (repo.generation_dir(live) / "dists" / codename).is_dir():
         return debs
     listed = reprepro.list_packages(repo.generation_dir(live), codename, repo.gnupg)
     fresh = []
@@ -271,32 +308,64 @@ def _keyring_deb(keys: KeySet, out_dir: Path) -> Path:
     return deb
 
 
-def _write_sources(work: Path, suite: Suite, release: str) -> None:
-    for codename in (staging_suite(suite, release), tested_suite(suite, release)):
+def _include_keyring(repo: Repository, work: Path, keys: KeySet, targets: list[Target]) -> None:
+    """The archive keyring package, the same file in every target's two suites."""
+    keyring = _keyring_deb(keys, work)
+    for target in targets:
+        for codename in target.repo_suites:
+            reprepro.includedeb(work, codename, [keyring], repo.gnupg)
+    keyring.unlink()
+    shutil.rmtree(work / "keyring-root")
+
+
+def _write_sources(work: Path, target: Target) -> None:
+    for codename in target.repo_suites:
         (work / f"stackdeb-{codename}.sources").write_text(
             f"Types: deb\nURIs: http://REPOSITORY-HOST/\nSuites: {codename}\nComponents: main\n"
             f"Signed-By: /usr/share/keyrings/{KEYRING_PACKAGE}.gpg\n")
 
 
-def _make_live(repo: Repository, work: Path, number: int, suite: Suite, release: str, key: str,
-               build_set: dict, event: dict) -> None:
-    """Export and sign the new generation, verify both suites' signatures, and only then
-    make it live: the one way every change reaches the served repository."""
-    reprepro.export(work, repo.gnupg)
+def _make_live(repo: Repository, work: Path, number: int, changed: list[Target], key: str,
+               targets: dict[str, dict], event: dict, keep: int = KEEP_GENERATIONS) -> None:
+    """Export and sign the changed targets' suites (the others are carried over untouched),
+    verify their signatures, and only then make the generation live: the one way every change
+    reaches the served repository."""
+    codenames = [codename for target in changed for codename in target.repo_suites]
+    reprepro.export(work, repo.gnupg, codenames)
     kept = [repo.generation_dir(n) / "dists" / codename / "Release" for n in repo.generations()
-            for codename in (staging_suite(suite, release), tested_suite(suite, release))]
-    add_by_hash(work / "dists", repo.gnupg, key, kept)
-    _write_sources(work, suite, release)
-    for codename in (staging_suite(suite, release), tested_suite(suite, release)):
+            for codename in codenames]
+    add_by_hash(work / "dists", repo.gnupg, key, kept, codenames)
+    for target in changed:
+        _write_sources(work, target)
+    for codename in codenames:
         dist = work / "dists" / codename
         if not (gpg.verify(work / KEYRING_FILE, dist / "InRelease")
                 and gpg.verify_detached(work / KEYRING_FILE, dist / "Release.gpg", dist / "Release")):
             raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
-    write_json(work / "build-set.json", build_set)
+    write_json(work / "build-set.json", {"generation": number, "targets": targets})
     write_status_page(work, number, repo.history_file, event, repo.gnupg)
     os.sync()
     os.rename(work, repo.generation_dir(number))
     repo.switch_to(number)
+    repo.record(event)
+    _prune(repo, keep)
+
+
+def _prune(repo: Repository, keep: int) -> None:
+    """Keep the newest `keep` generations, and for each target a generation of each of its
+    newest `keep` states (what its rollback can return to); remove the rest."""
+    numbers = repo.generations()
+    needed = set(numbers[-keep:]) | {repo.live_generation()}
+    seen: dict[str, list] = {}
+    for number in reversed(numbers):
+        for name, entry in targets_state(repo.generation_dir(number)).items():
+            states = seen.setdefault(name, [])
+            if entry.get("state_from") not in states and len(states) < keep:
+                states.append(entry.get("state_from"))
+                needed.add(number)
+    for number in numbers:
+        if number not in needed:
+            shutil.rmtree(repo.generation_dir(number), ignore_errors=True)
 
 
 def serve(root: Path, port: int) -> None:
@@ -315,68 +384,90 @@ def serve(root: Path, port: int) -> None:
 
 def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Path], *,
                       keep: int = KEEP_GENERATIONS) -> int:
-    """Land a build set in the staging suite, whole or not at all; return the live generation."""
-    suite = get_suite(suite_name)
+    """Land a build set in the target's staging suite, whole or not at all; return the live
+    generation. Other targets' suites are not touched."""
+    target = get_target(release, suite_name)
     debs = [read_deb(p) for p in paths]
-    validate_build_set(debs, suite, release)
+    validate_build_set(debs, target)
     repo = Repository(root)
     with repo.locked():
         repo.remove_partial()
         keys = signing_keys(repo)
         repo.public.mkdir(parents=True, exist_ok=True)
-        staging = staging_suite(suite, release)
-        fresh = _check_against_live(repo, debs, staging)
+        fresh = _check_against_live(repo, debs, target.staging_suite)
         if not fresh:
-            log.info(f"every package of the build set is already in {staging}: nothing to do")
+            log.info(f"every package of the build set is already in {target.staging_suite}: nothing to do")
             return repo.live_generation()
-        number, work = _new_generation(repo, suite, release, keys)
-        keyring = _keyring_deb(keys, work)
-        reprepro.includedeb(work, staging, [d.path for d in fresh] + [keyring], repo.gnupg)
-        reprepro.includedeb(work, tested_suite(suite, release), [keyring], repo.gnupg)
-        keyring.unlink()
-        shutil.rmtree(work / "keyring-root")
-        event = repo.stamp({"action": "publish", "generation": number, "suite": staging,
-                            "packages": {d.name: d.version for d in debs}})
-        _make_live(repo, work, number, suite, release, keys.sign_with, {
-            "release": release, "suite": suite.codename, "generation": number,
-            "packages": {d.name: d.version for d in debs}}, event)
-        repo.record(event)
-        repo.prune(keep)
-    log.info(f"published {len(fresh)} packages to {staging}: generation {number} is live")
+        number, work, _ = _new_generation(repo, keys, adding=target)
+        _include_keyring(repo, work, keys, [target])
+        reprepro.includedeb(work, target.staging_suite, [d.path for d in fresh], repo.gnupg)
+        packages = {d.name: d.version for d in debs}
+        event = repo.stamp({"action": "publish", "target": target.name, "generation": number,
+                            "suite": target.staging_suite, "packages": packages})
+        state = targets_state(work)
+        state[target.name] = {"release": target.release, "suite": target.suite.codename,
+                              "packages": {**(state.get(target.name) or {}).get("packages", {}), **packages},
+                              "state_from": number}
+        _make_live(repo, work, number, [target], keys.sign_with, state, event, keep)
+    log.info(f"published {len(fresh)} packages to {target.staging_suite}: generation {number} is live")
     return number
 
 
-def rollback(root: Path) -> int:
+def _earlier_state(repo: Repository, target: Target, current_from: int) -> int | None:
+    """The newest kept generation holding a state of `target` older than the live one."""
+    for number in reversed(repo.generations()):
+        entry = targets_state(repo.generation_dir(number)).get(target.name)
+        if entry and entry.get("state_from") is not None and entry["state_from"] < current_from:
+            return number
+    return None
+
+
+def rollback(root: Path, release: str, suite_name: str, *, keep: int = KEEP_GENERATIONS) -> int:
+    """Give one target's two suites the state they had before its last change, in a new
+    generation signed by the current key; other targets keep their bytes. Returns the new
+    live generation."""
+    target = get_target(release, suite_name)
     repo = Repository(root)
     with repo.locked():
+        repo.remove_partial()
         live = repo.live_generation()
-        older = [n for n in repo.generations() if live is not None and n < live]
-        if not older:
-            raise StackdebError("there is no earlier generation to roll back to")
-        _check_signed_by_published_keys(repo, older[-1])
-        repo.switch_to(older[-1])
-        repo.record({"action": "rollback", "from": live, "to": older[-1]})
-    log.info(f"rolled back: generation {older[-1]} is live (was {live})")
-    return older[-1]
-
-
-def _check_signed_by_published_keys(repo: Repository, number: int) -> None:
-    """A generation signed by a retired key would fail every client that dropped that key."""
-    with tempfile.TemporaryDirectory(prefix="stackdeb-keys-") as scratch:
-        published = Path(scratch) / "published.gpg"
-        gpg.export_public(repo.gnupg, signing_keys(repo).published, published)
-        unsigned = [p for p in sorted(repo.generation_dir(number).glob("dists/*/InRelease"))
-                    if not gpg.verify(published, p)]
-    if unsigned:
-        raise StackdebError(f"generation {number} is signed by a key the archive keyring no longer "
-                            f"carries ({unsigned[0].parent.name})",
-                            hint="rolling back across a key rotation would break apt clients; "
-                                 "publish the build set again instead")
+        current = targets_state(repo.generation_dir(live)).get(target.name) if live is not None else None
+        if not current:
+            raise StackdebError(f"the repository holds nothing for {target.label}",
+                                hint=f"stackdeb publish --release {release} --suite {suite_name}")
+        source = _earlier_state(repo, target, current["state_from"])
+        if source is None:
+            raise StackdebError(f"there is no earlier state of {target.label} to roll back to",
+                                hint="the generations kept hold none (see stackdeb repo status)")
+        keys = signing_keys(repo)
+        number, work, _ = _new_generation(repo, keys)
+        old = repo.generation_dir(source)
+        for codename in target.repo_suites:
+            reprepro.remove_all(work, codename, repo.gnupg)
+            files = [old / p["file"] for p in _suite_packages(repo, old, codename)
+                     if p["name"] != KEYRING_PACKAGE]
+            if files:
+                reprepro.includedeb(work, codename, files, repo.gnupg)
+        _include_keyring(repo, work, keys, [target])
+        tested = tested_state(work)
+        tested.pop(target.name, None)
+        if target.name in tested_state(old):
+            tested[target.name] = tested_state(old)[target.name]
+        write_json(work / "tested.json", tested)
+        restored = targets_state(old)[target.name]
+        state = {**targets_state(work), target.name: restored}
+        event = repo.stamp({"action": "rollback", "target": target.name, "generation": number,
+                            "from": live, "to": source, "state_from": restored["state_from"]})
+        _make_live(repo, work, number, [target], keys.sign_with, state, event, keep)
+    log.info(f"rolled back {target.label} to its state of generation {restored['state_from']}: "
+             f"generation {number} is live (was {live})")
+    return number
 
 
 def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
-    """One step of a signing key rotation (builders/signing.py), as a generation of its own."""
-    suite = get_suite(suite_name)
+    """One step of a signing key rotation (builders/signing.py), as a generation of its own:
+    every target's suites are signed again (the key is the archive's, not one target's)."""
+    get_target(release, suite_name)
     repo = Repository(root)
     with repo.locked():
         repo.remove_partial()
@@ -384,22 +475,28 @@ def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
         if live is None:
             raise StackdebError("the repository is empty: publish a build set first")
         keys = next_keys(signing_keys(repo), step, repo.gnupg)
-        number, work = _new_generation(repo, suite, release, keys)
+        number, work, targets = _new_generation(repo, keys)
         if step != "switch":      # the keyring package changes with the keys it carries
-            keyring = _keyring_deb(keys, work)
-            for codename in (staging_suite(suite, release), tested_suite(suite, release)):
-                reprepro.includedeb(work, codename, [keyring], repo.gnupg)
-            keyring.unlink()
-            shutil.rmtree(work / "keyring-root")
-        live_set = read_json(repo.generation_dir(live) / "build-set.json") or {}
+            _include_keyring(repo, work, keys, targets)
         event = repo.stamp({"action": "rotate-key", "step": step, "generation": number,
                             "sign_with": keys.sign_with, "published": keys.published})
-        _make_live(repo, work, number, suite, release, keys.sign_with, {**live_set, "generation": number}, event)
+        _make_live(repo, work, number, targets, keys.sign_with, targets_state(work), event)
         save_keys(repo.root, keys)
-        repo.record(event)
     log.info(f"key rotation, {step}: generation {number} is live, signed by {keys.sign_with[-16:]}, "
              f"keyring {keys.keyring_package_version}")
     return number
+
+
+def _suite_packages(repo: Repository, base: Path, codename: str) -> list[dict]:
+    """Every package of one suite in a generation: name, version, pool file, sha256."""
+    packages = []
+    for name, version in sorted(reprepro.list_packages(base, codename, repo.gnupg).items()):
+        pooled = sorted(base.glob(f"pool/main/*/*/{name}_{_no_epoch(version)}_*.deb"))
+        if len(pooled) != 1:
+            raise StackdebError(f"{base.name}: {name} {version} is not in the pool once")
+        packages.append({"name": name, "version": version, "file": str(pooled[0].relative_to(base)),
+                         "sha256": sha256_file(pooled[0])})
+    return packages
 
 
 def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> dict:
@@ -411,15 +508,8 @@ def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> d
     if not inrelease.is_file():
         raise StackdebError(f"generation {number} has no {staging} suite",
                             hint=f"publish a build set for {release}/{suite.codename} first")
-    packages = []
-    for name, version in sorted(reprepro.list_packages(base, staging, repo.gnupg).items()):
-        pooled = sorted(base.glob(f"pool/main/*/*/{name}_{_no_epoch(version)}_*.deb"))
-        if len(pooled) != 1:
-            raise StackdebError(f"generation {number}: {name} {version} is not in the pool once")
-        packages.append({"name": name, "version": version, "file": str(pooled[0].relative_to(base)),
-                         "sha256": sha256_file(pooled[0])})
     return {"generation": number, "suite": staging, "inrelease_sha256": sha256_file(inrelease),
-            "packages": packages}
+            "packages": _suite_packages(repo, base, staging)}
 
 
 def live_build_set(root: Path, release: str, suite_name: str) -> dict:
@@ -447,9 +537,9 @@ def export_generation(root: Path, number: int, dest: Path) -> None:
         shutil.copy(repo.keyring(), dest / repo.keyring().name)
 
 
-def _promoted_generation(repo: Repository) -> int | None:
+def _promoted_generation(repo: Repository, target: Target) -> int | None:
     live = repo.live_generation()
-    state = read_json(repo.generation_dir(live) / "tested.json") if live is not None else None
+    state = tested_state(repo.generation_dir(live)).get(target.name) if live is not None else None
     return (state or {}).get("build_set_generation")
 
 
@@ -457,7 +547,8 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     """Copy to the tested suite exactly the build set a signed, passing verdict names, even if
     staging has moved on since the run; never one older than what is already promoted."""
     from builders.cluster.verdict import read_verified
-    suite = get_suite(suite_name)
+    target = get_target(release, suite_name)
+    suite = target.suite
     repo = Repository(root)
     verdict = read_verified(verdict_path, verdict_keyring)
     if verdict.get("result") != "pass":
@@ -465,10 +556,10 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         raise StackdebError(f"{verdict_path} is not a passing verdict (result: {verdict.get('result')}"
                             f"{': ' + failure if failure else ''})",
                             hint="only a build set whose cluster tests passed is promoted")
-    target = verdict.get("target") or {}
-    if (target.get("release"), target.get("suite")) != (release, suite.codename):
-        raise StackdebError(f"the verdict is for {target.get('release')}/{target.get('suite')}, "
-                            f"not {release}/{suite.codename}")
+    named_target = verdict.get("target") or {}
+    if (named_target.get("release"), named_target.get("suite")) != (release, suite.codename):
+        raise StackdebError(f"the verdict is for {named_target.get('release')}/{named_target.get('suite')}, "
+                            f"not {target.label}")
     named = verdict["build_set"]
     number = named["generation"]
     with repo.locked():
@@ -482,7 +573,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                 [(p["name"], p["version"], p["sha256"]) for p in named["packages"]]:
             raise StackdebError(f"generation {number} is not the build set the verdict names: it changed "
                                 "after the run", hint="nothing was promoted; test it again")
-        promoted = _promoted_generation(repo)
+        promoted = _promoted_generation(repo, target)
         if promoted is not None and number < promoted:
             raise StackdebError(f"the verdict's build set (generation {number}) is older than the one "
                                 f"already promoted (generation {promoted})", hint="nothing was promoted")
@@ -490,38 +581,51 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
             log.info(f"generation {number} is already the tested build set: nothing to do")
             return repo.live_generation()
         keys = signing_keys(repo)
-        new, work = _new_generation(repo, suite, release, keys)
-        tested = tested_suite(suite, release)
+        new, work, _ = _new_generation(repo, keys)
+        tested = target.tested_suite
         reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in named["packages"]],
                             repo.gnupg)
-        live_set = read_json(repo.generation_dir(repo.live_generation()) / "build-set.json") or {}
-        write_json(work / "tested.json", {"build_set_generation": number,
-                                          "inrelease_sha256": named["inrelease_sha256"],
-                                          "verdict_sha256": sha256_file(verdict_path)})
-        event = repo.stamp({"action": "promote", "generation": new, "from": named["suite"], "to": tested,
+        write_json(work / "tested.json", {**tested_state(work), target.name: {
+            "build_set_generation": number, "inrelease_sha256": named["inrelease_sha256"],
+            "verdict_sha256": sha256_file(verdict_path)}})
+        state = targets_state(work)
+        state[target.name] = {**state[target.name], "state_from": new}
+        event = repo.stamp({"action": "promote", "target": target.name, "generation": new,
+                            "from": named["suite"], "to": tested,
                             "build_set_generation": number, "verdict": {
                                 "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
                                 "tempest": verdict.get("tempest"),
                                 "layout": (verdict.get("layout") or {}).get("name")}})
-        _make_live(repo, work, new, suite, release, keys.sign_with, {**live_set, "generation": new}, event)
-        repo.record(event)
+        _make_live(repo, work, new, [target], keys.sign_with, state, event)
     log.info(f"promoted the build set of generation {number} ({len(named['packages'])} packages) from "
              f"{named['suite']} to {tested}: generation {new} is live")
     return new
 
 
 def status(root: Path, release: str, suite_name: str) -> str:
-    suite = get_suite(suite_name)
+    target = get_target(release, suite_name)
     repo = Repository(root)
     live = repo.live_generation()
     if live is None:
         return "the repository is empty"
     base = repo.generation_dir(live)
-    staging, tested = staging_suite(suite, release), tested_suite(suite, release)
+    others = sorted(set(targets_state(base)) - {target.name})
+    if target.name not in targets_state(base):
+        return (f"live generation: {live}; nothing published for {target.label}"
+                f"{' (targets: ' + ', '.join(others) + ')' if others else ''}")
+    staging, tested = target.repo_suites
     staged = reprepro.list_packages(base, staging, repo.gnupg)
     promoted = reprepro.list_packages(base, tested, repo.gnupg)
-    lines = [f"live generation: {live} (kept: {', '.join(map(str, repo.generations()))})"]
+    lines = [f"target {target.label}: {staging} and {tested}",
+             f"live generation: {live} (kept: {', '.join(map(str, repo.generations()))})"
+             f"{'; other targets: ' + ', '.join(others) if others else ''}"]
     for name in sorted(set(staged) | set(promoted)):
         mark = "" if staged.get(name) == promoted.get(name) else "   <- differs"
         lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{mark}")
+    history = json.loads(repo.history_file.read_text()) if repo.history_file.exists() else []
+    mine = [e for e in history if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
+    if mine:
+        lines.append("history (newest last):")
+        lines += [f"  {e['at']} {e['action']}{' ' + e['step'] if e.get('step') else ''} -> generation "
+                  f"{e.get('generation')} by {e.get('by')}" for e in mine]
     return "\n".join(lines)

@@ -47,3 +47,46 @@ def get_suite(name: str) -> Suite:
     except KeyError:
         raise StackdebError(f"unknown suite '{name}'",
                             hint=f"supported suites: {', '.join(SUITES)}") from None
+
+
+RELEASE_ID_RE = re.compile(r"^20\d\d\.[12]$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One release on one suite: the unit every stage works on. Stages take their names and
+    places from here, never from the raw options."""
+    release: str          # the series id, 2026.1
+    suite: Suite
+
+    @property
+    def name(self) -> str:
+        return f"{self.release}-{self.suite.codename}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.release}/{self.suite.codename}"
+
+    @property
+    def staging_suite(self) -> str:
+        """The repository suite a build set lands in before the test cluster passes it."""
+        return f"{self.suite.codename}-{self.release}-staging"
+
+    @property
+    def tested_suite(self) -> str:
+        """The repository suite a build set is promoted to once a cluster verdict passes it."""
+        return f"{self.suite.codename}-{self.release}"
+
+    @property
+    def repo_suites(self) -> tuple[str, str]:
+        return self.staging_suite, self.tested_suite
+
+
+def get_target(release: str, suite_name: str) -> Target:
+    """A target from a series id and a suite name, both checked (a codename is resolved to
+    its id by the stages that read series data, before they get here)."""
+    suite = get_suite(suite_name)
+    if not RELEASE_ID_RE.match(release or ""):
+        raise StackdebError(f"'{release}' is not an OpenStack series id",
+                            hint="name the release by its id, such as 2026.1")
+    return Target(release, suite)

@@ -19,8 +19,14 @@ def copy(basedir: Path, dest: str, source: str, packages: list[str], gnupg_home:
     _run(basedir, ["copy", dest, source, *packages], f"promotion {source} -> {dest}", gnupg_home)
 
 
-def export(basedir: Path, gnupg_home: Path) -> None:
-    _run(basedir, ["export"], "the repository indexes", gnupg_home)
+def export(basedir: Path, gnupg_home: Path, codenames: list[str]) -> None:
+    """Write the indexes of these distributions only: the others keep their files."""
+    _run(basedir, ["export", *codenames], f"the indexes of {', '.join(codenames)}", gnupg_home)
+
+
+def remove_all(basedir: Path, codename: str, gnupg_home: Path) -> None:
+    """Empty one distribution (its pool files go when nothing else references them)."""
+    _run(basedir, ["removematched", codename, "*"], f"emptying {codename}", gnupg_home)
 
 
 def list_packages(basedir: Path, codename: str, gnupg_home: Path) -> dict[str, str]:

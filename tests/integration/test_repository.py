@@ -70,11 +70,14 @@ def test_rollback_restores_the_previous_build_set(tmp_path, repo_root):
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
     assert live_packages(repo_root)["venv-alpha"] == version(2)
-    assert rollback(repo_root) == 1
+    assert rollback(repo_root, "2026.1", "bookworm") == 3
     assert live_packages(repo_root)["venv-alpha"] == version(1)
     history = json.loads((repo_root / "history.json").read_text())
     assert [e["action"] for e in history] == ["publish", "publish", "rollback"]
     assert all(e["by"] and e["at"] for e in history)
+    assert history[-1]["to"] == 1 and history[-1]["target"] == "2026.1-bookworm"
+    with pytest.raises(StackdebError, match="no earlier state of 2026.1/bookworm to roll back to"):
+        rollback(repo_root, "2026.1", "bookworm")       # the state of generation 1 was the first
 
 
 @pytest.fixture
@@ -521,9 +524,12 @@ def test_a_key_rotation_as_documented_keeps_an_existing_client_working(tmp_path,
             old_only = tmp_path / "old.gpg"
             old_only.write_bytes(old_client)
             assert not gpg.verify(old_only, inrelease)
-    assert rollback(repo_root) == 3           # the switch generation: signed by the new key
-    with pytest.raises(StackdebError, match="generation 2 is signed by a key the archive keyring no longer"):
-        rollback(repo_root)                   # the add generation: signed by the retired one
+    # a rollback after the rotation is signed by the current key, with the current keyring package
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    rollback(repo_root, "2026.1", "bookworm")
+    out = apt_client(repo_root, client, served)
+    assert "UPDATED" in out, out
+    assert live_packages(repo_root)["venv-alpha"] == version(1)
     history = json.loads((repo_root / "history.json").read_text())
     assert [e["step"] for e in history if e["action"] == "rotate-key"] == ["add", "switch", "retire"]
     with pytest.raises(StackdebError, match="nothing to switch to"):
@@ -542,5 +548,67 @@ def test_the_status_page_tells_each_suite_and_the_verdict_that_promoted_it(tmp_p
     assert "Generation 3" in page and "Tested build set: generation 1, promoted" in page and "1 tests" in page
     assert f"<tr class=differs><td>venv-alpha<td>{version(2)}" in page and f"<td>{version(1)}</tr>" in page
     assert "<script" not in page
-    rollback(repo_root)             # the page served is the generation's own
-    assert "Generation 2" in (repo_root / "public/index.html").read_text()
+    rollback(repo_root, "2026.1", "bookworm")      # the page served is the generation's own
+    page = (repo_root / "public/index.html").read_text()
+    assert "Generation 4" in page and f"<td>venv-alpha<td>{version(1)}" in page
+
+
+TARGETS = [("2026.1", "bookworm", "deb12"), ("2026.1", "trixie", "deb13"), ("2025.1", "trixie", "deb13")]
+
+
+def served_bytes(repo_root, release, suite) -> dict[str, str]:
+    """sha256 of every file apt reads for one target: both suites' dists and the pool files
+    their indexes name."""
+    public = repo_root / "public"
+    files = {}
+    for codename in (f"{suite}-{release}-staging", f"{suite}-{release}"):
+        for path in sorted((public / "dists" / codename).rglob("*")):
+            if path.is_file():
+                files[str(path.relative_to(public))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        for line in (public / "dists" / codename / "main/binary-amd64/Packages").read_text().splitlines():
+            if line.startswith("Filename: "):
+                pooled = public / line.split(" ", 1)[1]
+                files[str(pooled.relative_to(public))] = hashlib.sha256(pooled.read_bytes()).hexdigest()
+    return files
+
+
+def test_targets_share_one_repository_and_never_touch_each_other(tmp_path, repo_root, served, verdicts):
+    def alpha(release, marker, n):
+        return make_deb(tmp_path / f"{release}-{marker}-{n}", "venv-alpha", f"1.0.0-1+os{release}.{marker}.{n}")
+
+    for release, suite, marker in TARGETS:
+        publish_build_set(repo_root, release, suite, [alpha(release, marker, 1)])
+    others = [t for t in TARGETS if t[:2] != ("2026.1", "trixie")]
+
+    def unchanged_while(action, changed):
+        before = {t: served_bytes(repo_root, *t[:2]) for t in TARGETS if t[:2] != changed}
+        action()
+        for target, files in before.items():
+            assert served_bytes(repo_root, *target[:2]) == files, target
+
+    unchanged_while(lambda: publish_build_set(repo_root, "2026.1", "trixie", [alpha("2026.1", "deb13", 2)]),
+                    ("2026.1", "trixie"))
+    unchanged_while(lambda: promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring),
+                    ("2026.1", "bookworm"))
+    unchanged_while(lambda: rollback(repo_root, "2026.1", "trixie"), ("2026.1", "trixie"))
+    assert live_packages(repo_root, "trixie-2026.1-staging")["venv-alpha"] == "1.0.0-1+os2026.1.deb13.1"
+    assert len(others) == 2
+
+    # one apt client per suite: each sees its own target's build and nothing of the others
+    script = "".join(APT.format(url=served, suite=codename)
+                     + f"apt-get update -qq && echo {codename}: $(apt-cache madison venv-alpha | cut -d'|' -f2)\n"
+                     for release, suite, _ in TARGETS for codename in (f"{suite}-{release}-staging", f"{suite}-{release}"))
+    seen = {name: listed.strip() for name, listed in
+            (line.split(":", 1) for line in in_chroot(repo_root, script).splitlines() if ":" in line)}
+    assert seen == {
+        "bookworm-2026.1-staging": "1.0.0-1+os2026.1.deb12.1", "bookworm-2026.1": "1.0.0-1+os2026.1.deb12.1",
+        "trixie-2026.1-staging": "1.0.0-1+os2026.1.deb13.1", "trixie-2026.1": "",
+        "trixie-2025.1-staging": "1.0.0-1+os2025.1.deb13.1", "trixie-2025.1": ""}, seen
+    keyrings = {p.name for p in (repo_root / "public/pool").rglob("stackdeb-archive-keyring_*.deb")}
+    assert len(keyrings) == 1                       # one keyring package serves every target
+    status = subprocess.run([sys.executable, "-m", "builders.cli", "repo", "status", "--release", "2026.1",
+                             "--suite", "trixie"], env={**os.environ, "STACKDEB_REPO_DIR": str(repo_root)},
+                            capture_output=True, text=True)
+    assert "other targets: 2025.1-trixie, 2026.1-bookworm" in status.stdout, status.stderr
+    assert [line.split()[1] for line in status.stdout.splitlines() if "-> generation" in line] == \
+        ["publish", "publish", "rollback"]
