@@ -60,3 +60,29 @@ def make_deb(directory, name, version, arch="amd64", payload="one"):
     subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
                    capture_output=True)
     return deb
+
+# keystone installed by its package, set up as an operator would, and asked for a token by the
+# packaged WSGI app (a shell script for a clean chroot of the suite)
+KEYSTONE = """\
+printf '[database]\\nconnection = sqlite:////var/lib/keystone/keystone.db\\n' > /etc/keystone/keystone.conf
+runuser -u keystone -- keystone-manage db_sync
+keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
+keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
+runuser -u keystone -- keystone-manage bootstrap --bootstrap-password s3cret \\
+    --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-region-id RegionOne
+printf '%s' '{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+ "domain": {"id": "default"}, "password": "s3cret"}}},
+ "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' > /tmp/auth.json
+# The packaged WSGI app, started as the packaged systemd unit starts it, in a network
+# namespace of its own: its loopback is the only interface.
+unshare --net sh -ec '
+ip link set lo up
+/opt/venvs/keystone/bin/uwsgi --ini /etc/keystone/uwsgi/keystone-api.ini \\
+    --uid keystone --gid keystone --daemonize /tmp/uwsgi.log
+for i in $(seq 90); do curl -sf -o /dev/null http://127.0.0.1:5000/v3 && break; sleep 1; done
+curl -s -D /tmp/headers -o /tmp/body -H "Content-Type: application/json" \\
+    -d @/tmp/auth.json http://127.0.0.1:5000/v3/auth/tokens
+head -1 /tmp/headers
+grep -i "^x-subject-token:" /tmp/headers | cut -c1-24
+'
+"""
