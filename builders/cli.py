@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--cluster-layout", default="minimal",
                         help="start: the layout the cluster builder runs, or none to stop at staging "
                              "(written to master.yaml on first start; default: %(default)s)")
+    master.add_argument("--also-target", action="append", default=[], metavar="RELEASE/SUITE",
+                        help="start: another target the master builds (repeatable; written to master.yaml "
+                             "on first start), e.g. 2026.1/trixie")
     master.add_argument("--wait", action="store_true", help="follow the first build to its end")
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
@@ -274,12 +277,14 @@ def cmd_package(args, project: Project) -> None:
 def cmd_publish(args, project: Project) -> None:
     from pathlib import Path
     from builders.repository import publish_build_set
+    from builders.targets import get_target
+    target = get_target(args.release, args.suite)
     debs = [Path(d) for d in args.debs]
     if not debs:
-        debs = sorted(project.bundle_dir(args.release, args.suite).glob("openstack-wheels-*.deb"))
-        debs += sorted((project.build_dir / "packages" / f"{args.release}-{args.suite}").glob("*/venv-*.deb"))
+        debs = sorted(project.target_dir("bundles", target).glob("openstack-wheels-*.deb"))
+        debs += sorted(project.target_dir("packages", target).glob("*/venv-*.deb"))
     if not debs:
-        raise StackdebError(f"nothing to publish for {args.release}/{args.suite}",
+        raise StackdebError(f"nothing to publish for {target.label}",
                             hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
     publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep)
 
@@ -353,7 +358,12 @@ def cmd_snapshot(args, project: Project) -> None:
 def cmd_master(args, project: Project) -> None:
     from builders import embedded
     if args.action == "start":
-        url = embedded.start(project, args.release, args.suite, releases=args.releases,
+        from builders.targets import get_target
+        targets = [get_target(args.release, args.suite)]
+        for spec in args.also_target:
+            release, _, suite = spec.partition("/")
+            targets.append(get_target(release, suite))
+        url = embedded.start(project, targets, releases=args.releases,
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
                              poll_interval=args.poll_interval, kick_off=not args.no_kick_off,

@@ -25,6 +25,7 @@ from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
 from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
 from builders.project import Project
+from builders.targets import Target, get_suite
 from builders.tools import lintian
 from builders.tools.namespace import Bind, run_in_chroot
 
@@ -200,7 +201,7 @@ def _prepare(project: Project, release: str, suite: str, names: list[str] | None
     target = find_lock(project, release, suite)
     services = project.catalog().select(names)
     chroot = build_chroot(project.chroot_dir, target.suite)
-    root = project.build_dir / "packages" / f"{target.release}-{suite}"
+    root = project.target_dir("packages", Target(target.release, target.suite))
     root.mkdir(parents=True, exist_ok=True)
     return target, services, Bundle(project, target), chroot, root
 
@@ -230,7 +231,7 @@ def package_report(project: Project, release: str, suite: str, name: str) -> str
     """What the last build of a service produced, in `key: value` lines: the package, its
     digest, the reproducibility check and the lintian summary."""
     service = project.catalog().select([name])[0]
-    out = project.build_dir / "packages" / f"{release}-{suite}" / service.name
+    out = project.target_dir("packages", Target(release, get_suite(suite))) / service.name
     manifest = read_json(out / "manifest.json")
     if not manifest:
         raise StackdebError(f"{service.package_name} has not been built for {release}/{suite}",

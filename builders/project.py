@@ -6,6 +6,7 @@ from pathlib import Path
 
 from builders import PROJECT_DIR
 from builders.catalog import Catalog, load_catalog
+from builders.targets import Target, get_suite
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,9 @@ class Project:
         return self.root / "requirements-bundles" / "bindep.txt"
 
     def bundle_dir(self, release_id: str, suite: str) -> Path:
-        return self.build_dir / "bundles" / f"{release_id}-{suite}"
+        return self.target_dir("bundles", Target(release_id, get_suite(suite)))
+
+    def target_dir(self, kind: str, target: Target) -> Path:
+        """build/<kind>/<release>-<suite>: where a stage keeps one target's outputs (bundles,
+        packages, cluster)."""
+        return self.build_dir / kind / target.name

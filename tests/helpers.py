@@ -63,13 +63,17 @@ def make_deb(directory, name, version, arch="amd64", payload="one"):
 
 # keystone installed by its package, set up as an operator would, and asked for a token by the
 # packaged WSGI app (a shell script for a clean chroot of the suite)
-KEYSTONE = """\
+KEYSTONE_SETUP = """\
 printf '[database]\\nconnection = sqlite:////var/lib/keystone/keystone.db\\n' > /etc/keystone/keystone.conf
 runuser -u keystone -- keystone-manage db_sync
 keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
 keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
 runuser -u keystone -- keystone-manage bootstrap --bootstrap-password s3cret \\
     --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-region-id RegionOne
+"""
+
+# a token from the packaged WSGI app, on the keystone set up above
+KEYSTONE_TOKEN = """\
 printf '%s' '{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
  "domain": {"id": "default"}, "password": "s3cret"}}},
  "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' > /tmp/auth.json
@@ -86,3 +90,4 @@ head -1 /tmp/headers
 grep -i "^x-subject-token:" /tmp/headers | cut -c1-24
 '
 """
+KEYSTONE = KEYSTONE_SETUP + KEYSTONE_TOKEN

@@ -34,7 +34,7 @@ from builders.images import image_problems
 from builders.inventory import Inventory
 from builders.project import Project
 from builders.repository import export_generation, live_build_set
-from builders.targets import get_suite
+from builders.targets import Target, get_suite
 from builders.tools import aptcacherng, qemu
 
 DEFAULT_TIMEOUTS = {"report": 900, "node": 900, "install": 1800, "configure": 900, "logs": 180}
@@ -150,7 +150,7 @@ def run_cluster(project: Project, release: str, suite_name: str, layout_spec: st
     suite = get_suite(suite_name)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run = Run(project, release, suite.codename, layout, build_set,
-              project.build_dir / "cluster" / f"{release}-{suite.codename}" / f"{stamp}-{os.getpid()}")
+              project.target_dir("cluster", Target(release, suite)) / f"{stamp}-{os.getpid()}")
     run.timeouts = limits
     run.dir.mkdir(parents=True)
     log.info(f"cluster: layout {layout.name} on the build set of generation {build_set['generation']} "

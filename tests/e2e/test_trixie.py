@@ -1,7 +1,10 @@
 """keystone for 2026.1 on trixie, built on this bookworm machine: the committed lock, a bundle
 whose sdists are compiled in a trixie chroot, a venv package built twice and judged by
 trixie's lintian, published to the signed repository, installed with apt in a clean trixie
-chroot, where it issues a token."""
+chroot, where it issues a token. Then the upgrade this design exists for: keystone from
+2025.1/trixie upgraded with apt to 2026.1/trixie, both targets in one repository, the same
+database synced and still issuing tokens; and a bookworm keystone carried through the Debian
+dist-upgrade to trixie (both opt-in: STACKDEB_E2E_UPGRADES=1)."""
 
 import json
 import os
@@ -17,13 +20,13 @@ from builders.project import Project
 from builders.repository import publish_build_set
 from builders.targets import get_suite
 from builders.tools.namespace import Bind, run_in_chroot
-from helpers import KEYSTONE
+from helpers import KEYSTONE, KEYSTONE_SETUP, KEYSTONE_TOKEN
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def stackdeb(build, *args):
-    result = subprocess.run([sys.executable, "-m", "builders.cli", *args, "--release", "2026.1", "--suite", "trixie"],
+def stackdeb(build, *args, release="2026.1"):
+    result = subprocess.run([sys.executable, "-m", "builders.cli", *args, "--release", release, "--suite", "trixie"],
                             env={**os.environ, "STACKDEB_BUILD_DIR": str(build)}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stderr
@@ -72,8 +75,7 @@ def test_keystone_installs_from_the_signed_trixie_suite_and_issues_a_token(trixi
     debs = [*build.glob("bundles/2026.1-trixie/*.deb"), *build.glob("packages/2026.1-trixie/keystone/*.deb")]
     repo = tmp_path / "repo"
     publish_build_set(repo, "2026.1", "trixie", debs)
-    server = start_file_server(repo / "public")
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = serve_repository(repo)
     script = f"""\
 cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
 sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-trixie-2026.1-staging.sources \\
@@ -95,3 +97,114 @@ fi
     assert "running on trixie with Python 3.13" in out, out[-3000:]
     assert "http/1.1 201 created" in out.lower(), out[-3000:]
     assert "x-subject-token: g" in out.lower(), out[-3000:]
+
+
+@pytest.fixture(scope="module")
+def epoxy_build(tmp_path_factory):
+    """keystone for 2025.1 (epoxy) on trixie: its committed lock, bundle and package."""
+    build = tmp_path_factory.mktemp("epoxy-build")
+    for args in (["lock"], ["bundle"], ["package", "keystone"]):
+        stackdeb(build, *args, release="2025.1")
+    return build
+
+
+def serve_repository(repo):
+    server = start_file_server(repo / "public")
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+UPGRADE = """\
+cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+use() {{
+    sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
+    apt-get update -qq
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone > /tmp/apt.log 2>&1; then
+        tail -30 /tmp/apt.log; exit 1
+    fi
+    dpkg-query -W -f='venv-keystone ${{Version}}\\n' venv-keystone
+}}
+use trixie-2025.1-staging
+{setup}{token}
+for p in /proc/[0-9]*; do grep -qx uwsgi $p/comm 2>/dev/null && kill ${{p#/proc/}} || true; done
+use trixie-2026.1-staging
+runuser -u keystone -- keystone-manage db_sync && echo 'db_sync after the upgrade: ok'
+{token}"""
+
+
+@pytest.fixture(scope="module")
+def three_targets(trixie_build, epoxy_build, real_packages, tmp_path_factory):
+    """One signed repository holding keystone and its bundle for 2026.1/bookworm,
+    2025.1/trixie and 2026.1/trixie."""
+    repo = tmp_path_factory.mktemp("three") / "repo"
+    for release, suite, out in (("2026.1", "bookworm", real_packages), ("2025.1", "trixie", epoxy_build),
+                                ("2026.1", "trixie", trixie_build[0])):
+        debs = [*out.glob(f"bundles/{release}-{suite}/*.deb"), *out.glob(f"packages/{release}-{suite}/keystone/*.deb")]
+        publish_build_set(repo, release, suite, debs)
+    yield repo
+    subprocess.run(["gpgconf", "--homedir", str(repo / "gnupg"), "--kill", "all"], capture_output=True)
+
+
+UPGRADES = pytest.mark.skipif(
+    not os.environ.get("STACKDEB_E2E_UPGRADES"),
+    reason="building 2025.1's bundle and keystone as well does not fit CI's 60 minutes; set "
+           "STACKDEB_E2E_UPGRADES=1 (the last results are in docs/targets.md)")
+
+
+@UPGRADES
+def test_keystone_upgrades_from_2025_1_to_2026_1_on_trixie_with_its_database(three_targets):
+    repo = three_targets
+    server, url = serve_repository(repo)
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("trixie"))
+    chroot.ensure()
+    try:
+        out = run_in_chroot(chroot.rootfs, chroot.scratch,
+                            UPGRADE.format(url=url, setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN), network=True,
+                            binds=[Bind(repo, "/stackdeb")], what="the keystone upgrade", fix="")
+    finally:
+        server.shutdown()
+    versions = [line.split()[1] for line in out.splitlines() if line.startswith("venv-keystone ")]
+    assert [v.split("-")[0] for v in versions] == ["27.0.2", "29.0.2"], out[-3000:]
+    assert versions[0].endswith("+os2025.1.deb13.1") and versions[1].endswith("+os2026.1.deb13.1")
+    assert "db_sync after the upgrade: ok" in out, out[-3000:]
+    assert out.lower().count("http/1.1 201 created") == 2, out[-3000:]     # a token before and after
+
+
+DIST_UPGRADE = """\\
+cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
+stackdeb() {{
+    sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
+}}
+stackdeb bookworm-2026.1-staging
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone > /tmp/apt.log 2>&1 || {{ tail -30 /tmp/apt.log; exit 1; }}
+. /etc/os-release; echo "before: $VERSION_CODENAME $(python3 --version) $(dpkg-query -W -f='${{Version}}' venv-keystone)"
+{setup}{token}
+for p in /proc/[0-9]*; do grep -qx uwsgi $p/comm 2>/dev/null && kill ${{p#/proc/}} || true; done
+# the dist-upgrade as the release notes say, with stackdeb's suite moved along
+sed -i 's/bookworm/trixie/g' /etc/apt/sources.list
+stackdeb trixie-2026.1-staging
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get full-upgrade -y -qq -o Dpkg::Options::=--force-confold > /tmp/apt.log 2>&1 || {{ tail -40 /tmp/apt.log; exit 1; }}
+. /etc/os-release; echo "after: $VERSION_CODENAME $(python3 --version) $(dpkg-query -W -f='${{Version}}' venv-keystone)"
+runuser -u keystone -- keystone-manage db_sync && echo 'db_sync after the dist-upgrade: ok'
+{token}"""
+
+
+@UPGRADES
+def test_a_bookworm_keystone_survives_the_dist_upgrade_to_trixie(three_targets):
+    server, url = serve_repository(three_targets)
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
+    chroot.ensure()
+    try:
+        out = run_in_chroot(chroot.rootfs, chroot.scratch,
+                            DIST_UPGRADE.format(url=url, setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN), network=True,
+                            binds=[Bind(three_targets, "/stackdeb")], what="the dist-upgrade", fix="")
+    finally:
+        server.shutdown()
+    print(out)
+    before = next(line for line in out.splitlines() if line.startswith("before: "))
+    after = next(line for line in out.splitlines() if line.startswith("after: "))
+    assert "bookworm Python 3.11" in before and "+os2026.1.deb12." in before, before
+    assert "trixie Python 3.13" in after and after.endswith("+os2026.1.deb13.1"), after
+    assert "db_sync after the dist-upgrade: ok" in out, out[-3000:]
+    assert out.lower().count("http/1.1 201 created") == 2, out[-3000:]

@@ -612,3 +612,36 @@ def test_targets_share_one_repository_and_never_touch_each_other(tmp_path, repo_
     assert "other targets: 2025.1-trixie, 2026.1-bookworm" in status.stdout, status.stderr
     assert [line.split()[1] for line in status.stdout.splitlines() if "-> generation" in line] == \
         ["publish", "publish", "rollback"]
+
+
+def test_the_status_page_shows_every_target_and_keystones_versions(tmp_path, repo_root, served, verdicts):
+    """The page as a browser renders it, for the three targets: a screenshot that is not blank,
+    and the text Chromium laid out (the DOM after rendering) giving each target's suites and
+    keystone's version in staging and tested."""
+    import re
+    import shutil
+    from PIL import Image
+    keystone = {("2026.1", "bookworm"): "29.0.2-1+os2026.1.deb12.3", ("2026.1", "trixie"): "29.0.2-1+os2026.1.deb13.1",
+                ("2025.1", "trixie"): "27.0.2-1+os2025.1.deb13.1"}
+    for (release, suite), ver in keystone.items():
+        publish_build_set(repo_root, release, suite, [make_deb(tmp_path / release / suite, "venv-keystone", ver)])
+    promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring)
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: bootstrap.sh installs it"
+    browse = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--window-size=1200,1400", "--virtual-time-budget=5000"]
+    shot = tmp_path / "status.png"
+    subprocess.run([*browse, f"--screenshot={shot}", served + "index.html"], check=True, capture_output=True, timeout=120)
+    dom = subprocess.run([*browse, "--dump-dom", served + "index.html"], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)) > 20
+    sections = {}
+    for part in dom.split("<h2>")[1:]:
+        title, _, body = part.partition("</h2>")
+        sections[title.strip()] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+    for (release, suite), ver in keystone.items():
+        row = re.search(r"venv-keystone (\S+) \S+ (\S+)", sections.get(f"{suite}-{release}", ""))
+        tested = ver if suite == "bookworm" else "-"
+        assert row and row.groups() == (ver, tested), (suite, release, sections.keys(), row and row.groups())
+    assert "Tested build set: generation 1" in sections["bookworm-2026.1"]
+    assert "Nothing promoted yet" in sections["trixie-2025.1"] and "Nothing promoted yet" in sections["trixie-2026.1"]
