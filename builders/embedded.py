@@ -29,6 +29,7 @@ from builders import PROJECT_DIR, log, tools
 from builders.errors import StackdebError
 from builders.project import Project
 from builders.releases import is_git_repository
+from builders.targets import Target
 from builders.tools import buildbot
 from builders.users import add_user, read_users
 
@@ -134,7 +135,7 @@ def _git_source(spec: str | None, what: str, basedir: Path, branch_dirs: bool) -
     return str(local.resolve()) if local.is_dir() else spec
 
 
-def write_settings(project: Project, basedir: Path, release: str, suite: str, *, releases: str,
+def write_settings(project: Project, basedir: Path, targets: list[Target], *, releases: str,
                    requirements: str, index_url: str | None, web_port: int, worker_port: int,
                    poll_interval: int, cluster_layout: str = "minimal") -> dict:
     password = secrets.token_urlsafe(16)
@@ -149,7 +150,7 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
         "worker_port": f"tcp:{worker_port}:interface=127.0.0.1",
         "database": "sqlite:///state.sqlite",
         "users_file": "users",
-        "targets": [{"release": release, "suite": suite}],
+        "targets": [{"release": t.release, "suite": t.suite.codename} for t in targets],
         "sources": {"releases": releases, "requirements": requirements, "index_url": index_url},
         "poll_interval": poll_interval,
         "nightly": "03:00",
@@ -166,15 +167,15 @@ def write_settings(project: Project, basedir: Path, release: str, suite: str, *,
     return settings
 
 
-def start(project: Project, release: str, suite: str, *, releases: str | None, requirements: str | None,
+def start(project: Project, targets: list[Target], *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
           kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal") -> str:
     """Create (once) and start the master and the local worker; return the web UI address.
-    With `wait`, follow the first pipeline run to its end."""
+    The first of `targets` is built at once; with `wait`, follow that run to its end."""
     basedir = master_dir(project)
     basedir.mkdir(parents=True, exist_ok=True)
     if not (basedir / "master.yaml").exists():
-        write_settings(project, basedir, release, suite,
+        write_settings(project, basedir, targets,
                        releases=_git_source(releases, "releases", basedir, branch_dirs=False),
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
@@ -206,7 +207,7 @@ def start(project: Project, release: str, suite: str, *, releases: str | None, r
         target = settings["targets"][0]
         status, body = client.call("forceschedulers/build", "force", builderid=None,
                                    reason="first build of the embedded master",
-                                   release=target["release"], suite=target["suite"], services=[],
+                                   target=f"{target['release']}-{target['suite']}", services=[],
                                    rebuild=False, publish=True)
         if status != 200:
             raise StackdebError(f"starting the first build failed (HTTP {status}): {body}")

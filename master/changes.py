@@ -84,7 +84,8 @@ class TargetScheduler(schedulers.AnyBranchScheduler):
                 continue
             for target, services, why in affected:
                 props = Properties()
-                props.update({"release": target.release, "suite": target.suite, "services": services,
+                props.update({"target": target.name, "release": target.release, "suite": target.suite,
+                              "services": services,
                               "publish": True, "rebuild": False}, self.name)
                 result = yield super().addBuildsetForChanges(changeids=[changeid], reason=why,
                                                              properties=props, **kwargs)

@@ -35,4 +35,7 @@ def build_config(basedir: str) -> dict:
         "builders": builder_configs(settings, catalog),
         "www": www,
         "buildbotNetUsageData": None,
+        # Buildbot merges pending requests with the same source stamp by default: one change
+        # starts a pipeline per target, and merging would silently drop all but one target.
+        "collapseRequests": False,
     }

@@ -111,13 +111,24 @@ def builder_configs(settings, catalog) -> list:
     return configs
 
 
+class TargetParameter(util.ChoiceStringParameter):
+    """One of the configured targets, chosen by name; sets the release and suite properties
+    the builders read. A name not in the settings is refused by the form (strict choice)."""
+
+    def __init__(self, targets):
+        names = [t.name for t in targets]
+        super().__init__(name="target", label="Target (release-suite)", choices=names, default=names[0],
+                         strict=True)
+        self.by_name = {t.name: t for t in targets}
+
+    def updateFromKwargs(self, properties, kwargs, collector, **unused):
+        name = self.getFromKwargs(kwargs)
+        target = self.by_name[name]
+        properties.update({"target": name, "release": target.release, "suite": target.suite})
+
+
 def _target_parameters(settings) -> list:
-    releases = sorted({t.release for t in settings.targets})
-    suites = sorted({t.suite for t in settings.targets})
-    return [
-        util.ChoiceStringParameter(name="release", label="Release", choices=releases, default=releases[0]),
-        util.ChoiceStringParameter(name="suite", label="Suite", choices=suites, default=suites[0]),
-    ]
+    return [TargetParameter(settings.targets)]
 
 
 def scheduler_configs(settings, catalog) -> list:
@@ -154,6 +165,6 @@ def scheduler_configs(settings, catalog) -> list:
         hour, minute = settings.nightly
         found += [schedulers.Nightly(
             name=f"nightly-{t.name}", builderNames=["pipeline"], hour=hour, minute=minute,
-            properties={"release": t.release, "suite": t.suite, "services": [], "rebuild": True,
+            properties={"target": t.name, "release": t.release, "suite": t.suite, "services": [], "rebuild": True,
                         "publish": True}) for t in settings.targets]
     return found

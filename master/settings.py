@@ -13,7 +13,7 @@ import yaml
 from builders.catalog import Catalog
 from builders.cluster.layout import find_layout
 from builders.errors import StackdebError
-from builders.targets import get_suite
+from builders.targets import get_target
 from builders.users import WORKER_PASSWORD_MINIMUM, password_problem
 
 FILE_NAME = "master.yaml"
@@ -107,11 +107,13 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         try:
             targets.append(Target(str(entry["release"]), str(entry["suite"]),
                                   str(entry.get("requirements_branch") or "")))
-            get_suite(targets[-1].suite)
+            get_target(targets[-1].release, targets[-1].suite)
         except (KeyError, TypeError):
             fail(f"targets: each entry needs release and suite, got {entry!r}")
-        except Exception as exc:   # an unknown suite
-            fail(f"targets: {exc}")
+        except StackdebError as exc:   # an unknown suite, a release that is no series id
+            fail(f"targets: {exc.message}")
+        if targets[-1].name in [t.name for t in targets[:-1]]:
+            fail(f"targets: {targets[-1].name} is listed twice")
     users_file = basedir / str(data.get("users_file", "users"))
     if not users_file.is_file():
         fail(f"the users file {users_file} does not exist "

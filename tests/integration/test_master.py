@@ -99,6 +99,13 @@ def master(tmp_path_factory):
     populate_index(index)
     index.url, server = index.serve()
     mini, env = make_mini_project(base, index)
+    # a second series, 2026.2 (hibiscus, in development: its constraints on master), for the
+    # master's second target
+    (mini.releases / "deliverables/hibiscus").mkdir()
+    (mini.releases / "deliverables/hibiscus/alpha.yaml").write_text(deliverable("1.0.0"))
+    (mini.releases / "deliverables/hibiscus/beta.yaml").write_text(deliverable("2.0.0"))
+    (mini.requirements / "master").mkdir()
+    (mini.requirements / "master/upper-constraints.txt").write_text("libone===1.0.0\nlibtwo===0.5.0\n")
     releases = git_from_snapshot(mini.releases, base / "upstream/releases.git", branch_dirs=False)
     requirements = git_from_snapshot(mini.requirements, base / "upstream/requirements.git", branch_dirs=True)
     env = {**os.environ, **env, "STACKDEB_RELEASES": str(releases), "STACKDEB_REQUIREMENTS": str(requirements),
@@ -113,7 +120,7 @@ def master(tmp_path_factory):
                             "--worker-port", str(free_port()), "--poll-interval", "2", "--wait",
                             # the mini project's services are not a cloud: tests/e2e/test_cluster.py
                             # proves the cluster stage on the real ones
-                            "--cluster-layout", "none"],
+                            "--cluster-layout", "none", "--also-target", "2026.2/bookworm"],
                            env=env, capture_output=True, text=True)
     try:
         assert start.returncode == 0, start.stderr
@@ -143,18 +150,24 @@ def test_the_first_build_packages_every_service_into_staging(master):
 
 
 def test_a_new_version_on_the_index_alone_builds_nothing(master):
-    """The index poller sees alpha-svc 1.0.1 and starts alpha's pipeline; openstack/releases
-    does not list 1.0.1 yet, so the lock is unchanged and nothing is built."""
+    """The index poller sees alpha-svc 1.0.1 and starts alpha's pipeline for each target;
+    openstack/releases does not list 1.0.1 yet, so 2026.1's lock is unchanged and nothing is
+    built there (2026.2, never built yet, gets its first alpha)."""
     before = master.counts()
     master.index.add_wheel("alpha-svc", "1.0.1", requires=["libone"],
                            console_scripts={"alpha-manage": "alpha_svc:main"},
                            modules={"alpha_svc/wsgi/__init__.py": "", "alpha_svc/wsgi/api.py": "application = None\n"})
-    build = master.wait_idle(before["pipeline"] + 1)
+    master.wait_idle(before["pipeline"] + 2)
+    builds = {b["properties"]["target"][0]: b for b in master.builds("pipeline")[before["pipeline"]:]}
+    assert sorted(builds) == ["2026.1-bookworm", "2026.2-bookworm"]
+    build = builds["2026.1-bookworm"]
     assert build["results"] == 0, master.step_summaries(build)
     assert build["properties"]["services"][0] == ["alpha"] and build["properties"]["version"][0] == "1.0.1"
     assert "no service changed: nothing to build" in master.step_summaries(build)
+    assert builds["2026.2-bookworm"]["results"] == 0, master.step_summaries(builds["2026.2-bookworm"])
     after = master.counts()
-    assert after["package-alpha"] == before["package-alpha"] and after["package-beta"] == before["package-beta"]
+    assert after["package-alpha"] == before["package-alpha"] + 1          # 2026.2's first alpha
+    assert after["package-beta"] == before["package-beta"]
 
 
 def test_a_new_release_upstream_builds_only_that_service(master):
@@ -164,13 +177,39 @@ def test_a_new_release_upstream_builds_only_that_service(master):
     build = master.wait_idle(before["pipeline"] + 1)
     assert build["results"] == 0, master.step_summaries(build)
     assert build["properties"]["services"][0] == ["alpha"]
+    assert build["properties"]["release"][0] == "2026.1"            # gazpacho's target, not 2026.2's
     after = master.counts()
+    assert after["pipeline"] == before["pipeline"] + 1
     assert after["package-alpha"] == before["package-alpha"] + 1
     assert after["package-beta"] == before["package-beta"]          # untouched service: not rebuilt
     assert after["publish"] == before["publish"] + 1
     status = master.stackdeb("repo", "status").stdout
     assert "1.0.1-1+os2026.1.deb12.2" in status, status
     assert "2.0.0-1+os2026.1.deb12.1" in status, status            # beta kept its version
+
+
+def test_a_release_in_another_series_builds_for_that_series_target_only(master):
+    before = master.counts()
+    status_2026_1 = master.stackdeb("repo", "status").stdout
+    commit(master.releases, "master", {"deliverables/hibiscus/alpha.yaml": deliverable("1.0.0", "1.0.1")},
+           "Release alpha 1.0.1 in hibiscus")
+    build = master.wait_idle(before["pipeline"] + 1)
+    assert build["results"] == 0, master.step_summaries(build)
+    assert build["properties"]["target"][0] == "2026.2-bookworm"
+    assert master.counts()["pipeline"] == before["pipeline"] + 1
+    status = master.stackdeb("repo", "status", "--release", "2026.2", "--suite", "bookworm").stdout
+    assert "1.0.1-1+os2026.2.deb12.2" in status and "other targets: 2026.1-bookworm" in status, status
+    unchanged = master.stackdeb("repo", "status").stdout
+    assert [line for line in unchanged.splitlines() if "venv-" in line] == \
+        [line for line in status_2026_1.splitlines() if "venv-" in line]
+
+
+def test_the_force_form_offers_only_the_configured_targets(master):
+    before = master.counts()
+    code, body = master.engineer.call("forceschedulers/build", "force", builderid=None, reason="test",
+                                      target="2025.1-trixie", services=[], rebuild=False, publish=False)
+    assert code != 200 and "2025.1-trixie" in json.dumps(body), (code, body)
+    assert master.counts() == before
 
 
 def test_an_upper_constraints_change_rebuilds_the_bundle_and_the_affected_services(master):
@@ -190,7 +229,7 @@ def test_an_upper_constraints_change_rebuilds_the_bundle_and_the_affected_servic
 def test_a_forced_build_does_what_its_parameters_say(master):
     before = master.counts()
     code, body = master.engineer.call("forceschedulers/build", "force", builderid=None, reason="test",
-                                      release="2026.1", suite="bookworm", services=["beta"],
+                                      target="2026.1-bookworm", services=["beta"],
                                       rebuild=True, publish=False)
     assert code == 200, body
     build = master.wait_idle(before["pipeline"] + 1)
@@ -218,9 +257,9 @@ def signed_verdict(master) -> Path:
 def test_anonymous_users_can_look_but_not_act(master):
     finished = master.builds("package-beta")[-1]
     verdict = signed_verdict(master)
-    promote = dict(builderid=None, reason="cluster passed", release="2026.1", suite="bookworm",
+    promote = dict(builderid=None, reason="cluster passed", target="2026.1-bookworm",
                    verdict=str(verdict))
-    actions = [("forceschedulers/build", "force", dict(builderid=None, release="2026.1", suite="bookworm",
+    actions = [("forceschedulers/build", "force", dict(builderid=None, target="2026.1-bookworm",
                                                         services=[], rebuild=False, publish=False)),
                ("forceschedulers/promote", "force", promote),
                (f"builds/{finished['buildid']}", "rebuild", {}),
@@ -246,7 +285,7 @@ def test_each_role_may_do_exactly_what_the_docs_say(master):
     alone: all of it and every other control action; both roles: the same as admin."""
     verdict = signed_verdict(master)
     worker = master.anonymous.get("workers")["workers"][0]["workerid"]
-    quick = dict(builderid=None, reason="authz", release="2026.1", suite="bookworm",
+    quick = dict(builderid=None, reason="authz", target="2026.1-bookworm",
                  services=["beta"], rebuild=False, publish=False)    # plans, finds nothing to build
     clients = {"anonymous": master.anonymous, "release-engineer": master.engineer}
     for name, (user, password) in (("admin alone", ADMIN_ALONE), ("both", BOTH_ROLES)):
@@ -264,7 +303,7 @@ def test_each_role_may_do_exactly_what_the_docs_say(master):
         master.wait_idle(master.counts()["pipeline"])
         last = master.builds("pipeline")[-1]["buildid"]      # a quick one: rebuilding it builds nothing
         actions = {"force promote": ("forceschedulers/promote", "force",
-                                     dict(builderid=None, reason="authz", release="2026.1", suite="bookworm",
+                                     dict(builderid=None, reason="authz", target="2026.1-bookworm",
                                           verdict=str(verdict))),
                    "rebuild": (f"builds/{last}", "rebuild", {}),
                    "stop": (f"builds/{last}", "stop", {}),
