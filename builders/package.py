@@ -192,7 +192,8 @@ def package_services(project: Project, release: str, suite: str, names: list[str
         size = (out / deb.name).stat().st_size / 1e6
         log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
                  f"{', bit-identical rebuild' if reproducible else ''}"
-                 f"{', lintian clean' if lint else ''} [{time.monotonic() - started:.1f}s]")
+                 f"{', lintian ' + lintian_summary(out / 'lintian.txt') if lint else ''}"
+                 f" [{time.monotonic() - started:.1f}s]")
         debs.append(out / deb.name)
     return debs
 
@@ -236,16 +237,19 @@ def package_report(project: Project, release: str, suite: str, name: str) -> str
     if not manifest:
         raise StackdebError(f"{service.package_name} has not been built for {release}/{suite}",
                             hint=f"run: stackdeb package --release {release} --suite {suite} {name}")
-    lintian_txt = out / "lintian.txt"
-    tags = lintian_counts(lintian_txt.read_text() if lintian_txt.exists() else "")
-    counts = {"errors": 0} | tags     # errors first, and always: a published package has none
-    lint = ("not run" if manifest["lintian"] == "not run" else
-            ", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    # errors first, and always: a published package has none
+    lint = "not run" if manifest["lintian"] == "not run" else lintian_summary(out / "lintian.txt")
     checked = {True: "bit-identical rebuild", None: "not checked"}[manifest.get("reproducible")]
     return "\n".join([f"package: {manifest['package']} {manifest['version']}",
                       f"deb: {out / manifest['deb']}", f"sha256: {manifest['sha256']}",
                       f"reproducible: {checked}", f"lintian: {lint}",
                       f"network during build: {' '.join(manifest['network_interfaces'])} only"])
+
+
+def lintian_summary(report: Path) -> str:
+    """"0 errors, 189 warnings": what lintian said, told as it is (errors always named)."""
+    counts = {"errors": 0} | lintian_counts(report.read_text() if report.exists() else "")
+    return ", ".join(f"{count} {kind}" for kind, count in counts.items())
 
 
 def lintian_counts(report: str) -> dict[str, int]:

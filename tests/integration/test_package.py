@@ -1,6 +1,7 @@
 """stackdeb package on the mini project: real dh-virtualenv builds in the suite's chroot."""
 
 import json
+import re
 import socket
 import subprocess
 
@@ -32,7 +33,7 @@ def contents(deb):
 def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundled):
     code, err = stackdeb("package", "alpha", "--check-reproducible")
     assert code == 0, err
-    assert "bit-identical rebuild, lintian clean" in err
+    assert re.search(r"bit-identical rebuild, lintian 0 errors(, \d+ warnings)?(, \d+ \w+)* \[", err), err[-2000:]
     out = out_dir(bundled, "alpha")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["network_interfaces"] == ["lo"]
