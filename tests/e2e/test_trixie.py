@@ -72,13 +72,25 @@ def test_keystone_is_reproducible_and_clean_for_trixies_lintian(trixie_build):
     assert "\nE: " not in "\n" + (out / "lintian.txt").read_text()
 
 
+def in_clean_chroot(repo, suite, script, what) -> str:
+    """Serve the repository's public/ on 127.0.0.1 and run `script` (formatted with its `url`)
+    in a clean chroot of `suite` that sees the repository at /stackdeb."""
+    server, url = serve_repository(repo)
+    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite(suite))
+    chroot.ensure()
+    try:
+        return run_in_chroot(chroot.rootfs, chroot.scratch, script.replace("{url}", url), network=True,
+                             binds=[Bind(repo, "/stackdeb")], what=what, fix="")
+    finally:
+        server.shutdown()
+
+
 def test_keystone_installs_from_the_signed_trixie_suite_and_issues_a_token(trixie_build, tmp_path):
     build, _ = trixie_build
     debs = [*build.glob("bundles/2026.1-trixie/*.deb"), *build.glob("packages/2026.1-trixie/keystone/*.deb")]
     repo = tmp_path / "repo"
     publish_build_set(repo, "2026.1", "trixie", debs)
-    server, url = serve_repository(repo)
-    script = f"""\
+    script = """\
 cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
 sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-trixie-2026.1-staging.sources \\
     > /etc/apt/sources.list.d/stackdeb.sources
@@ -88,13 +100,9 @@ if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq venv-keystone > /tmp/
 fi
 . /etc/os-release; echo "running on $VERSION_CODENAME with $(python3 --version)"
 """ + KEYSTONE
-    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("trixie"))
-    chroot.ensure()
     try:
-        out = run_in_chroot(chroot.rootfs, chroot.scratch, script, network=True,
-                            binds=[Bind(repo, "/stackdeb")], what="keystone on trixie", fix="")
+        out = in_clean_chroot(repo, "trixie", script, "keystone on trixie")
     finally:
-        server.shutdown()
         subprocess.run(["gpgconf", "--homedir", str(repo / "gnupg"), "--kill", "all"], capture_output=True)
     assert "running on trixie with Python 3.13" in out, out[-3000:]
     assert "http/1.1 201 created" in out.lower(), out[-3000:]
@@ -127,7 +135,7 @@ def serve_repository(repo):
 UPGRADE = """\
 cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
 use() {{
-    sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
+    sed 's|http://REPOSITORY-HOST/|{{url}}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
     apt-get update -qq
     # keystone.conf was edited and the package ships a newer one: keep the operator's, as
     # unattended upgrades do
@@ -166,16 +174,8 @@ UPGRADES = pytest.mark.skipif(
 
 @UPGRADES
 def test_keystone_upgrades_from_2025_1_to_2026_1_on_trixie_with_its_database(three_targets):
-    repo = three_targets
-    server, url = serve_repository(repo)
-    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("trixie"))
-    chroot.ensure()
-    try:
-        out = run_in_chroot(chroot.rootfs, chroot.scratch,
-                            UPGRADE.format(url=url, setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN), network=True,
-                            binds=[Bind(repo, "/stackdeb")], what="the keystone upgrade", fix="")
-    finally:
-        server.shutdown()
+    out = in_clean_chroot(three_targets, "trixie", UPGRADE.format(setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN),
+                          "the keystone upgrade")
     versions = [line.split()[1] for line in out.splitlines() if line.startswith("venv-keystone ")]
     assert [v.split("-")[0] for v in versions] == ["27.0.2", "29.0.2"], out[-3000:]
     assert versions[0].endswith("+os2025.1.deb13.1") and versions[1].endswith("+os2026.1.deb13.1")
@@ -186,7 +186,7 @@ def test_keystone_upgrades_from_2025_1_to_2026_1_on_trixie_with_its_database(thr
 DIST_UPGRADE = """\\
 cp /stackdeb/public/stackdeb-archive-keyring.gpg /usr/share/keyrings/
 stackdeb() {{
-    sed 's|http://REPOSITORY-HOST/|{url}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
+    sed 's|http://REPOSITORY-HOST/|{{url}}|' /stackdeb/public/stackdeb-$1.sources > /etc/apt/sources.list.d/stackdeb.sources
 }}
 stackdeb bookworm-2026.1-staging
 apt-get update -qq
@@ -206,16 +206,8 @@ runuser -u keystone -- keystone-manage db_sync && echo 'db_sync after the dist-u
 
 @UPGRADES
 def test_a_bookworm_keystone_survives_the_dist_upgrade_to_trixie(three_targets):
-    server, url = serve_repository(three_targets)
-    chroot = runtime_chroot(Project.from_env().chroot_dir, get_suite("bookworm"))
-    chroot.ensure()
-    try:
-        out = run_in_chroot(chroot.rootfs, chroot.scratch,
-                            DIST_UPGRADE.format(url=url, setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN), network=True,
-                            binds=[Bind(three_targets, "/stackdeb")], what="the dist-upgrade", fix="")
-    finally:
-        server.shutdown()
-    print(out)
+    out = in_clean_chroot(three_targets, "bookworm", DIST_UPGRADE.format(setup=KEYSTONE_SETUP, token=KEYSTONE_TOKEN),
+                          "the dist-upgrade")
     before = next(line for line in out.splitlines() if line.startswith("before: "))
     after = next(line for line in out.splitlines() if line.startswith("after: "))
     assert "bookworm Python 3.11" in before and "+os2026.1.deb12." in before, before
