@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
