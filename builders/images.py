@@ -24,7 +24,7 @@ from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
 from builders.project import Project
-from builders.targets import get_suite
+from builders.targets import Target, get_suite
 from builders.tools import dib, mmdebstrap
 
 ELEMENTS = PROJECT_DIR / "elements"
@@ -210,7 +210,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
                build_repo_url: str | None = None, packages: list[str] = (), force: bool = False) -> Path:
     """The node image of a target, wired to its staging suite at `repo_url` (as the nodes
     reach it); `packages` are preinstalled from `build_repo_url` (as this machine reaches it)."""
-    from builders.repository import Repository, staging_suite
+    from builders.repository import Repository
     suite = get_suite(suite_name)
     if not repo_url or "://" not in repo_url:
         raise StackdebError("the node image needs the repository URL its nodes will use",
@@ -228,7 +228,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
            "DIB_IMAGE_CACHE": str(project.cache_dir / "dib" / time.strftime("%G-W%V")),
            "DIB_DEBOOTSTRAP_CACHE": "1", "DIB_DEBIAN_USE_DEBOOTSTRAP_CACHE": "1",
            "DIB_STACKDEB_REPO_URL": repo_url, "DIB_STACKDEB_BUILD_REPO_URL": build_repo_url or repo_url,
-           "DIB_STACKDEB_SUITE": staging_suite(suite, release), "DIB_STACKDEB_KEYRING": str(keyring),
+           "DIB_STACKDEB_SUITE": Target(release, suite).staging_suite, "DIB_STACKDEB_KEYRING": str(keyring),
            "DIB_STACKDEB_PACKAGES": " ".join(packages)}
     if mirrors.security:
         env["DIB_DEBIAN_SECURITY_MIRROR"] = mirrors.security
@@ -266,7 +266,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
 def image_problems(project: Project, release: str, suite_name: str) -> list[str]:
     """Why the target's images cannot be used by a cluster run (missing, or built from other
     elements or another archive key than today's), as messages; empty when they can."""
-    from builders.repository import Repository, staging_suite
+    from builders.repository import Repository
     suite = get_suite(suite_name)
     images = project.build_dir / "images"
     problems = []
@@ -288,6 +288,6 @@ def image_problems(project: Project, release: str, suite_name: str) -> list[str]
     elif keyring.is_file() and node["inputs"].get("keyring") != sha256_file(keyring):
         problems.append(f"the node image for {release}/{suite.codename} trusts another archive key than the "
                         f"repository's ({rebuild})")
-    elif node["inputs"]["env"].get("DIB_STACKDEB_SUITE") != staging_suite(suite, release):
+    elif node["inputs"]["env"].get("DIB_STACKDEB_SUITE") != Target(release, suite).staging_suite:
         problems.append(f"the node image for {release}/{suite.codename} is wired to another suite ({rebuild})")
     return problems

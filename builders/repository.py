@@ -60,14 +60,6 @@ class Deb:
     sha256: str
 
 
-def staging_suite(suite: Suite, release: str) -> str:
-    return Target(release, suite).staging_suite
-
-
-def tested_suite(suite: Suite, release: str) -> str:
-    return Target(release, suite).tested_suite
-
-
 def read_deb(path: Path) -> Deb:
     if not path.is_file():
         raise StackdebError(f"{path} does not exist")
@@ -502,7 +494,7 @@ def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> d
     """Exactly what a generation's staging suite holds: its InRelease sha256 and every
     package's name, version, pool file and sha256 (what a verdict names, and promotion checks)."""
     base = repo.generation_dir(number)
-    staging = staging_suite(suite, release)
+    staging = Target(release, suite).staging_suite
     inrelease = base / "dists" / staging / "InRelease"
     if not inrelease.is_file():
         raise StackdebError(f"generation {number} has no {staging} suite",
