@@ -5,6 +5,7 @@ node only inside a task's script (never on a command line, never in a log); task
 what the node prints.
 """
 
+import base64
 import secrets
 import shlex
 from dataclasses import dataclass, field
@@ -65,8 +66,25 @@ class ClusterContext:
         return self.addresses[role.name] if role else ""
 
     def endpoint(self, service: str) -> str:
+        """The URL registered in keystone's catalog (it may hold %(project_id)s and the like)."""
         spec = self.recipes[service]["endpoint"]
         return f"http://{self.address_of_service(service)}:{spec['port']}{spec['path']}"
+
+    def version_url(self, service: str) -> str:
+        """What the authenticated version request asks: the endpoint, or its own path."""
+        spec = self.recipes[service]["endpoint"]
+        return f"http://{self.address_of_service(service)}:{spec['port']}{spec.get('version', spec['path'])}"
+
+    def values(self, service: str) -> dict[str, str]:
+        """What a recipe's ${name} placeholders stand for, for one service."""
+        return {"address": self.address_of_service(service), "database": self.address_with("mariadb"),
+                "memcached": self.address_with("memcached"), "keystone": self.address_of_service("keystone"),
+                "rabbitmq": self.address_with("rabbitmq"), "rabbit_password": self.passwords.get("rabbitmq"),
+                "db_password": self.passwords.get(f"db-{service}"), "password": self.passwords.get(f"user-{service}"),
+                "hash_suffix": self.passwords.get("swift-hash"),
+                # a Fernet key: barbican's simple crypto plugin wraps the project keys with it
+                "kek": self.passwords.values.setdefault(
+                    "barbican-kek", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())}
 
     @property
     def identity_url(self) -> str:
@@ -123,9 +141,10 @@ def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
         sql = ""
         for service in ctx.layout.services:
             password = ctx.passwords.get(f"db-{service}")
-            sql += (f"CREATE DATABASE IF NOT EXISTS {service};\n"
-                    f"CREATE USER IF NOT EXISTS '{service}'@'%' IDENTIFIED BY '{password}';\n"
-                    f"GRANT ALL PRIVILEGES ON {service}.* TO '{service}'@'%';\n")
+            sql += f"CREATE USER IF NOT EXISTS '{service}'@'%' IDENTIFIED BY '{password}';\n"
+            for database in databases(ctx.recipes[service], service):
+                sql += (f"CREATE DATABASE IF NOT EXISTS {database};\n"
+                        f"GRANT ALL PRIVILEGES ON {database}.* TO '{service}'@'%';\n")
         script += f"mysql <<'STACKDEB_SQL'\n{sql}FLUSH PRIVILEGES;\nSTACKDEB_SQL\necho 'mariadb: databases ready'\n"
     if "memcached" in role.infrastructure:
         script += ("sed -i 's/^-l .*/-l 0.0.0.0/' /etc/memcached.conf\n"
@@ -138,14 +157,27 @@ def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
     return script or "true\n"
 
 
+def databases(recipe: dict, service: str) -> list[str]:
+    """The MariaDB databases a service uses: its own name unless the recipe lists them (nova
+    has three, swift none)."""
+    return list(recipe.get("databases", [service]))
+
+
+def started_units(catalog: Catalog, recipe: dict, service: str) -> list[str]:
+    """The service's units the run starts: all it ships but those its recipe says cannot run
+    here (`not_started`, each with its reason)."""
+    svc = catalog.get(service)
+    skipped = recipe.get("not_started") or {}
+    return [u for u in [app.name for app in svc.wsgi_apps] + list(svc.daemons) if u not in skipped]
+
+
 def service_task(ctx: ClusterContext, service: str) -> str:
-    """Render the configuration, run the setup steps, start the packaged units, and wait
-    until each API answers on its port."""
+    """Render the configuration and the recipe's other files, run the setup steps, start the
+    packaged units, and wait until the API answers on its port (or, for a service without an
+    API, until its units have stayed up)."""
     svc = ctx.catalog.get(service)
     recipe = ctx.recipes[service]
-    values = {"address": ctx.address_of_service(service), "database": ctx.address_with("mariadb"),
-              "memcached": ctx.address_with("memcached"), "keystone": ctx.address_of_service("keystone"),
-              "db_password": ctx.passwords.get(f"db-{service}"), "password": ctx.passwords.get(f"user-{service}")}
+    values = ctx.values(service)
     sections = {name: {k: Template(str(v)).substitute(values) for k, v in (opts or {}).items()}
                 for name, opts in recipe["config"].get("options", {}).items()}
     if recipe["config"].get("keystone_authtoken"):
@@ -156,15 +188,23 @@ def service_task(ctx: ClusterContext, service: str) -> str:
             "project_name": "service", "username": service, "password": values["password"],
             "region_name": REGION}
     script = _heredoc(recipe["config"]["file"], render_ini(sections), "0640", f"root:{svc.user}")
+    for path, text in (recipe.get("files") or {}).items():
+        script += _heredoc(path, Template(text).substitute(values), "0640", f"root:{svc.user}")
     if service == "keystone":
         script += f"export OS_BOOTSTRAP_PASSWORD={shlex.quote(ctx.passwords.get('admin'))}\n"
     for step in recipe.get("setup", []):
         script += Template(step).safe_substitute(values) + "\n"
-    units = [f"{app.name}.service" for app in svc.wsgi_apps] + [f"{d}.service" for d in svc.daemons]
+    units = [f"{u}.service" for u in started_units(ctx.catalog, recipe, service)]
+    skipped = [f"{u}.service" for u in recipe.get("not_started") or {}]
+    if skipped:      # the package enabled them at install; they cannot run on this cluster
+        script += f"systemctl disable --now {' '.join(skipped)} >/dev/null 2>&1 || true\n"
     if units:
         script += f"systemctl enable {' '.join(units)} >/dev/null 2>&1\nsystemctl restart {' '.join(units)}\n"
-    port = recipe["endpoint"]["port"]
-    script += API_WAIT.format(service=service, port=port, units=" ".join(units), logs=f"/var/log/{service}/*.log")
+    if recipe.get("endpoint"):
+        port = recipe["endpoint"]["port"]
+        script += API_WAIT.format(service=service, port=port, units=" ".join(units), logs=f"/var/log/{service}/*.log")
+    else:
+        script += UNITS_WAIT.format(service=service, units=" ".join(units), logs=f"/var/log/{service}/*.log")
     return script
 
 
@@ -193,12 +233,32 @@ echo "{service}: port {port} answers HTTP $code"
 """
 
 
-def units_of(catalog: Catalog, role: Role) -> list[str]:
+# A service without an API: its units must still be up 30 s after the start, with no restart
+# in between (a daemon that dies on a bad configuration is gone by then, or restarting).
+UNITS_WAIT = """\
+restarts() {{ systemctl show -p NRestarts --value "$1" 2>/dev/null || echo 0; }}
+before=""
+for unit in {units}; do before="$before $(restarts "$unit")"; done
+sleep 30
+set -- $before
+for unit in {units}; do
+    if ! systemctl is-active --quiet "$unit" || [ "$(restarts "$unit")" != "$1" ]; then
+        echo "{service}: $unit is not running steadily ($(systemctl is-active "$unit"), restarted)"
+        systemctl status --no-pager --lines=20 {units} || true
+        tail -n 40 {logs} 2>/dev/null || true
+        exit 1
+    fi
+    shift
+done
+echo "{service}: {units} running"
+"""
+
+
+def units_of(catalog: Catalog, role: Role, recipes: dict) -> list[str]:
     units = [{"mariadb": "mariadb", "memcached": "memcached", "rabbitmq": "rabbitmq-server"}[i]
              for i in role.infrastructure]
     for service in role.services:
-        svc = catalog.get(service)
-        units += [app.name for app in svc.wsgi_apps] + list(svc.daemons)
+        units += started_units(catalog, recipes[service], service)
     return units
 
 
@@ -210,10 +270,10 @@ def units_task(units: list[str]) -> str:
                                f"[ \"$state\" = active ] || rc=1\n" for u in units) + "exit $rc\n")
 
 
-def logs_task(catalog: Catalog, role: Role) -> str:
+def logs_task(catalog: Catalog, role: Role, recipes: dict) -> str:
     """Every unit's journal and every service log, for the verdict's logs."""
     script = ""
-    for unit in units_of(catalog, role):
+    for unit in units_of(catalog, role, recipes):
         script += f"echo '===== journal: {unit}'; journalctl -u {unit}.service --no-pager -o short-iso -n 400 || true\n"
     for service in role.services:
         script += (f"for f in /var/log/{service}/*.log; do [ -e \"$f\" ] || continue; "

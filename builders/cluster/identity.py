@@ -21,7 +21,8 @@ class Keystone:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"id": "default"}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
-        response, _ = request("POST", f"{self.url}/auth/tokens", body)
+        response, data = request("POST", f"{self.url}/auth/tokens", body)
+        self.project_id = data["token"]["project"]["id"]
         return response.headers["X-Subject-Token"]
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -35,12 +36,15 @@ class Keystone:
     def ensure(self, collection: str, name: str, body: dict) -> dict:
         return self.find(collection, name) or self.call("POST", f"/{collection}", {collection[:-1]: body})[collection[:-1]]
 
-    def register_service(self, service: str, service_type: str, password: str, url: str, region: str) -> None:
-        """The service's user (admin in the service project), its catalog entry and endpoints."""
+    def register_service(self, service: str, service_type: str, password: str, url: str | None, region: str) -> None:
+        """The service's user (admin in the service project), its catalog entry and endpoints
+        (a service without an API, such as ceilometer's agents, has only its user)."""
         project = self.ensure("projects", "service", {"name": "service", "domain_id": "default"})
         user = self.ensure("users", service, {"name": service, "password": password, "domain_id": "default"})
         role = self.find("roles", "admin")
         self.call("PUT", f"/projects/{project['id']}/users/{user['id']}/roles/{role['id']}")
+        if url is None:
+            return
         entry = self.find("services", service) or self.call(
             "POST", "/services", {"service": {"name": service, "type": service_type}})["service"]
         existing = {e["interface"] for e in self.call("GET", f"/endpoints?service_id={entry['id']}")["endpoints"]}
@@ -70,6 +74,19 @@ def request(method: str, url: str, body: dict | None = None, headers: dict | Non
         if exc.code in ok:
             return exc, (json.loads(raw) if raw.strip() else {})
         raise StackdebError(f"{method} {url}: HTTP {exc.code}: {raw.decode(errors='replace')[:300]}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise StackdebError(f"{method} {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def raw_request(method: str, url: str, data: bytes | None, headers: dict, timeout: float = TIMEOUT) -> bytes:
+    """The body of a non-JSON request (an object, a secret's payload); an error status is a
+    StackdebError."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise StackdebError(f"{method} {url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:300]}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise StackdebError(f"{method} {url}: {getattr(exc, 'reason', exc)}") from None
 

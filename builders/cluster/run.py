@@ -85,6 +85,8 @@ class Run:
     logs: dict = field(default_factory=dict)
     failure: dict | None = None
     current: str = "preflight"
+    not_configured: dict = field(default_factory=dict)   # service -> PhaseFailed: smoke skips it
+    recipes: dict = field(default_factory=dict)          # packaging/cluster-config.yaml
 
     @contextmanager
     def phase(self, name: str):
@@ -152,6 +154,7 @@ def run_cluster(project: Project, release: str, suite_name: str, layout_spec: st
     run = Run(project, release, suite.codename, layout, build_set,
               project.target_dir("cluster", Target(release, suite)) / f"{stamp}-{os.getpid()}")
     run.timeouts = limits
+    run.recipes = recipes
     run.dir.mkdir(parents=True)
     log.info(f"cluster: layout {layout.name} on the build set of generation {build_set['generation']} "
              f"({len(build_set['packages'])} packages); run directory {run.dir}")
@@ -290,12 +293,19 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             _configure(run, board, ctx, by_role, network)
         with run.phase("smoke"):
             _smoke(run, board, ctx, by_role, network, recipes)
+        if run.not_configured:
+            run.current = "configure"
+            first = next(iter(run.not_configured.values()))
+            names = ", ".join(run.not_configured)
+            raise PhaseFailed(f"{len(run.not_configured)} services did not start ({names}); first: {first.message}"
+                              if len(run.not_configured) > 1 else first.message,
+                              first.machine, first.log_path, first.service)
     except KeyboardInterrupt:
         collect = False          # interrupted: tear down now, do not wait for the nodes
         raise
     finally:
         if collect:
-            _collect_logs(run, board, catalog, roles)
+            _collect_logs(run, board, catalog, roles, recipes)
         _write_secrets(run.dir / "secrets.json", passwords)
 
 
@@ -381,18 +391,25 @@ def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
         admin = Keystone(ctx.identity_url, ctx.passwords.get("admin"))
         for service in layout.services:
             if service != "keystone":
-                admin.register_service(service, ctx.recipes[service]["type"], ctx.passwords.get(f"user-{service}"),
-                                       ctx.endpoint(service), configure.REGION)
+                recipe = ctx.recipes[service]
+                admin.register_service(service, recipe["type"], ctx.passwords.get(f"user-{service}"),
+                                       ctx.endpoint(service) if recipe.get("endpoint") else None, configure.REGION)
     others = [s for s in layout.services if s != "keystone"]
     # one task per service; a node runs its own in order, the nodes in parallel
     pending = [(by_role[layout.role_of(s).name], s, board.submit(by_role[layout.role_of(s).name].serial, s,
                                                                   configure.service_task(ctx, s))) for s in others]
+    # every service gets its chance: one that does not start is recorded, the others go on to
+    # the smoke tests, and the phase fails at the end naming the first
     for machine, service, task in pending:
         result = board.wait(task, run.timeouts["configure"], machine.running)
         if result is None or result.rc != 0:
-            raise PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
-                              f"{_reason(result.output if result else '', service)}",
-                              machine.name, board.log_path(task), service)
+            failure = PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
+                                  f"{_reason(result.output if result else '', service)}",
+                                  machine.name, board.log_path(task), service)
+            run.not_configured[service] = failure
+            run.tests.append(smoke.TestResult(f"stackdeb.configure.{service}", service, "failed", 0.0,
+                                              "stackdeb", failure.message))
+            log.info(f"cluster: {failure.message}")
 
 
 def _reason(output: str, service: str) -> str:
@@ -403,9 +420,10 @@ def _reason(output: str, service: str) -> str:
 
 def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dict) -> None:
     layout, catalog = run.layout, run.project.catalog()
+    live = [s for s in layout.services if s not in run.not_configured]
     for role in layout.roles:
         machine = by_role[role.name]
-        units = configure.units_of(catalog, role)
+        units = configure.units_of(catalog, role, recipes)
         task = board.submit(machine.serial, "units", configure.units_task(units))
         result = board.wait(task, run.timeouts["logs"], machine.running)
         output = result.output if result else ""
@@ -414,7 +432,11 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
         memory = [line.split()[1:3] for line in output.splitlines() if line.startswith("memory ")]
         if memory:
             run.memory[machine.name] = {"total_mb": int(memory[0][0]), "used_mb": int(memory[0][1])}
-        owner = {u: s for s in role.services for u in configure.units_of(catalog, _only(role, s))}
+        owner = {u: s for s in role.services for u in configure.units_of(catalog, _only(role, s), recipes)}
+        for service in role.services:
+            for unit, why in (recipes[service].get("not_started") or {}).items():
+                run.tests.append(smoke.TestResult(f"stackdeb.unit_active.{unit}", service, "skipped", 0.0,
+                                                  "stackdeb", f"not started on this cluster: {why}"))
         for unit in units:
             state = states.get(unit, "unknown")
             run.tests.append(smoke.TestResult(f"stackdeb.unit_active.{unit}", owner.get(unit, unit),
@@ -423,13 +445,14 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
     with network.entered():
         admin = Keystone(ctx.identity_url, ctx.passwords.get("admin"))
         deployed = admin.catalog()
-        for service in layout.services:
-            run.tests.append(smoke.timed(f"stackdeb.version_request.{service}", service,
-                                         smoke.version_check(admin, ctx.endpoint(service))))
-        if "placement" in layout.services:
-            run.tests.append(smoke.timed("stackdeb.placement.resource_provider_create_list", "placement",
-                                         smoke.placement_check(admin, ctx.endpoint("placement"))))
-    areas = {recipes[s]["smoke"]["tempest"]: s for s in layout.services if recipes[s].get("smoke", {}).get("tempest")}
+        for service in live:
+            if recipes[service].get("endpoint"):
+                run.tests.append(smoke.timed(f"stackdeb.version_request.{service}", service,
+                                             smoke.version_check(admin, ctx.version_url(service))))
+            for name, check in smoke.SERVICE_CHECKS.get(service, {}).items():
+                run.tests.append(smoke.timed(f"stackdeb.{service}.{name}", service,
+                                             check(admin, ctx.endpoint(service))))
+    areas = {recipes[s]["smoke"]["tempest"]: s for s in live if recipes[s].get("smoke", {}).get("tempest")}
     if areas:
         conf = smoke.tempest_conf(ctx.identity_url, ctx.passwords.get("admin"), deployed, configure.REGION,
                                   run.dir / "tempest" / "logs")
@@ -439,7 +462,7 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
         run.logs["tempest"] = str(tempest_log)
         run.logs["tempest-requests"] = str(run.dir / "tempest" / "logs" / "tempest.log")
     failed = [t for t in run.tests if t.result == "failed"]
-    problems = smoke.floor_failures(run.tests, {s: recipes[s].get("smoke", {}).get("floor", 1) for s in layout.services})
+    problems = smoke.floor_failures(run.tests, {s: recipes[s].get("smoke", {}).get("floor", 1) for s in live})
     if failed:
         first = failed[0]
         raise PhaseFailed(f"{len(failed)} smoke tests failed, first: {first.name} ({first.service}): "
@@ -453,9 +476,9 @@ def _only(role, service):
     return replace(role, infrastructure=(), services=(service,))
 
 
-def _collect_logs(run: Run, board: TaskBoard, catalog, roles: dict) -> None:
+def _collect_logs(run: Run, board: TaskBoard, catalog, roles: dict, recipes: dict) -> None:
     """Every unit's journal and service log from every node that is up; never fails the run."""
-    tasks = {m: board.submit(m.serial, "logs", configure.logs_task(catalog, roles[m.role]))
+    tasks = {m: board.submit(m.serial, "logs", configure.logs_task(catalog, roles[m.role], recipes))
              for m in run.machines if m.running() and m.role}
     for machine, task in tasks.items():
         if board.wait(task, run.timeouts["logs"], machine.running) is not None:
@@ -488,6 +511,7 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
                      for m in run.machines],
         "accelerator": run.accelerator,
         "phases": run.phases,
+        "services": _services(run),
         "tests": [t.as_dict() for t in run.tests],
         "tempest": counts,
         "failure": run.failure,
@@ -496,6 +520,18 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run": random.token_hex(8),
     }
+
+
+def _services(run: Run) -> dict:
+    """Per service: where it ran, what was not started and why, and what the recipe notes."""
+    found = {}
+    for service in run.layout.services:
+        recipe = run.recipes.get(service, {})
+        found[service] = {"role": run.layout.role_of(service).name,
+                          "configured": service not in run.not_configured,
+                          "not_started": recipe.get("not_started") or {},
+                          "notes": recipe.get("notes", "")}
+    return found
 
 
 def _summary(run: Run, passed: bool, path: Path) -> None:

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builders.cluster.identity import Keystone, request
+from builders.cluster.identity import Keystone, raw_request, request
 from builders.errors import StackdebError
 from builders.tools import tempest
 
@@ -128,6 +128,49 @@ def placement_check(keystone: Keystone, url: str):
         request("DELETE", f"{url}/resource_providers/{created['uuid']}", headers=headers)
         return f"created, listed and deleted {name}"
     return check
+
+
+def swift_check(keystone: Keystone, url: str):
+    """A container made, an object put, read back byte for byte, and both deleted."""
+    def check():
+        base = url.replace("%(project_id)s", keystone.project_id).rstrip("/")
+        headers = {"X-Auth-Token": keystone.token}
+        container, payload = f"stackdeb-smoke-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex.encode()
+        raw_request("PUT", f"{base}/{container}", b"", headers)
+        raw_request("PUT", f"{base}/{container}/probe", payload, headers)
+        read = raw_request("GET", f"{base}/{container}/probe", None, headers)
+        if read != payload:
+            raise StackdebError(f"object storage gave back {len(read)} bytes that differ from the {len(payload)} put")
+        raw_request("DELETE", f"{base}/{container}/probe", None, headers)
+        raw_request("DELETE", f"{base}/{container}", None, headers)
+        return f"put, read back and deleted {container}/probe"
+    return check
+
+
+def barbican_check(keystone: Keystone, url: str):
+    """A secret stored, its payload read back, and deleted."""
+    def check():
+        headers = {"X-Auth-Token": keystone.token}
+        payload = uuid.uuid4().hex
+        _, stored = request("POST", f"{url.rstrip('/')}/v1/secrets",
+                            {"name": "stackdeb-smoke", "payload": payload, "payload_content_type": "text/plain"},
+                            headers)
+        secret = stored["secret_ref"].rsplit("/", 1)[-1]
+        read = raw_request("GET", f"{url.rstrip('/')}/v1/secrets/{secret}/payload", None,
+                           {**headers, "Accept": "text/plain"})
+        if read.decode() != payload:
+            raise StackdebError("the key manager gave back a payload that differs from the one stored")
+        raw_request("DELETE", f"{url.rstrip('/')}/v1/secrets/{secret}", None, headers)
+        return f"stored, read back and deleted secret {secret}"
+    return check
+
+
+# stackdeb's own functional checks, by service: name -> check(keystone, endpoint URL)
+SERVICE_CHECKS = {
+    "placement": {"resource_provider_create_list": placement_check},
+    "swift": {"object_put_get": swift_check},
+    "barbican": {"secret_store_get": barbican_check},
+}
 
 
 def floor_failures(results: list[TestResult], floors: dict[str, int]) -> list[str]:

@@ -37,12 +37,20 @@ def env(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("layout, message", [
     ("enormous", "unknown layout 'enormous'"),
-    ("full", "no cluster recipe for nova"),
     ("/nonexistent/layout.yaml", "layout file /nonexistent/layout.yaml does not exist"),
 ])
 def test_unknown_or_unsupported_layouts(env, tmp_path, layout, message):
     result = cluster(env, "--layout", layout)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert started_nothing(result, tmp_path / "build")
+
+
+def test_a_layout_bigger_than_this_machine(env, tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("roles:\n  controller:\n    services: [keystone]\n    infrastructure: [mariadb]\n"
+                    "    hardware: {memory_mb: 4000000}\n")
+    result = cluster(env, "--layout", str(huge))
+    assert result.returncode == 1 and "needs 4000000 MiB for its VMs" in result.stderr, result.stderr
     assert started_nothing(result, tmp_path / "build")
 
 
