@@ -1,13 +1,9 @@
 """The hardware agent on the host, against canned /proc and /sys trees. Nothing is sent
 anywhere: sending goes through a fake curl on PATH that only records its arguments."""
 
-import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from agent_host import AGENT, canned_host
 from builders.inventory import check_report

@@ -541,7 +541,7 @@ def test_the_status_page_tells_each_suite_and_the_verdict_that_promoted_it(tmp_p
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     page = urllib.request.urlopen(served + "index.html", timeout=10).read().decode()
     assert "Generation 1" in page and "Nothing promoted yet" in page
-    assert f"<td>venv-alpha<td>{version(1)}<td>20" in page and f"<td>-</tr>" in page
+    assert f"<td>venv-alpha<td>{version(1)}<td>20" in page and "<td>-</tr>" in page
     promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring)
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
     page = (repo_root / "public/index.html").read_text()

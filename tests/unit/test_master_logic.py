@@ -1,10 +1,7 @@
 """Pure logic behind the master: users file, settings, change mapping, lintian summary,
 per-service build generations."""
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from builders.catalog import load_catalog
 from builders.errors import StackdebError
