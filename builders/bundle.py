@@ -1,6 +1,6 @@
 """Stage 2, bundle: every locked artifact, fetched or compiled once, as one wheelhouse and .deb.
 
-    build/bundles/<release>-<suite> -> .generations/<id>/     (symlink, switched atomically)
+    build/bundles/<release>-<suite>/           (replaced whole: builders/outputs.py)
         wheelhouse/wheels/*.whl                 every wheel of the lock, for the target
         wheelhouse/simple/                      a PEP 503 index of them (relative links)
         wheelhouse/requirements/<service>.txt   hash-pinned install list per service
@@ -8,9 +8,6 @@
         openstack-wheels-<release>_<version>_amd64.deb
 """
 
-import os
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -26,6 +23,7 @@ from builders.errors import StackdebError
 from builders.index import IndexFile, PackageIndex, download
 from builders.lockfile import Pin, parse_lock
 from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.outputs import replacing, using
 from builders.pipconfig import configured_index_url
 from builders.project import Project
 from builders.targets import Suite, get_suite
@@ -67,9 +65,11 @@ def find_lock(project: Project, release: str, suite_name: str) -> LockedTarget:
         manifest = read_json(manifest_path) or {}
         if release in (manifest.get("release"), manifest.get("codename")):
             directory = manifest_path.parent
-            pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
-            return LockedTarget(manifest["release"], suite, directory, manifest, pins,
-                                read_json(directory / "closures.json") or {})
+            with using(directory):       # the three files as one lock writes them
+                manifest = read_json(directory / "manifest.json") or {}
+                pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
+                closures = read_json(directory / "closures.json") or {}
+            return LockedTarget(manifest["release"], suite, directory, manifest, pins, closures)
     raise StackdebError(f"no lock for release '{release}' on {suite_name}",
                         hint=f"run: stackdeb lock --release {release} --suite {suite_name}")
 
@@ -234,17 +234,6 @@ def is_up_to_date(current: Path, digest: str) -> bool:
             and any(current.glob("*.deb")))
 
 
-def switch_generation(link: Path, new_generation: Path) -> None:
-    """Point `link` at the new generation atomically, then drop the old one."""
-    old = link.resolve() if link.is_symlink() else None
-    tmp_link = link.with_name(f".{link.name}.new")
-    tmp_link.unlink(missing_ok=True)
-    tmp_link.symlink_to(os.path.relpath(new_generation, link.parent))
-    os.replace(tmp_link, link)
-    if old and old != new_generation.resolve():
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,
                  jobs: int = 4, force: bool = False) -> Path:
     started = time.monotonic()
@@ -260,17 +249,10 @@ def build_bundle(project: Project, release: str, suite: str, *, index_url: str |
 
     artifacts = collect_artifacts(project, target, index_url or configured_index_url(), jobs)
     check_service_wheels(catalog, target.manifest["services"], artifacts)
-    generations = link.parent / ".generations"
-    generations.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=generations, prefix=f"{target.release}-{suite}-"))
-    work.chmod(0o755)
-    try:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(link) as work:
         lay_out_wheelhouse(work / "wheelhouse", target, artifacts, digest)
         build_wheels_deb(work / "wheelhouse", work, target)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    switch_generation(link, work)
     compiled = sum(a.origin == "compiled" for a in artifacts)
     size = sum(a.path.stat().st_size for a in artifacts) / 1e6
     log.info(f"bundle {label}: {len(artifacts)} wheels ({compiled} compiled), {size:.1f} MB "

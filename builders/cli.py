@@ -275,18 +275,24 @@ def cmd_package(args, project: Project) -> None:
 
 
 def cmd_publish(args, project: Project) -> None:
+    from contextlib import ExitStack
     from pathlib import Path
+    from builders.outputs import using
     from builders.repository import publish_build_set
     from builders.targets import get_target
     target = get_target(args.release, args.suite)
     debs = [Path(d) for d in args.debs]
-    if not debs:
-        debs = sorted(project.target_dir("bundles", target).glob("openstack-wheels-*.deb"))
-        debs += sorted(project.target_dir("packages", target).glob("*/venv-*.deb"))
-    if not debs:
-        raise StackdebError(f"nothing to publish for {target.label}",
-                            hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
-    publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep)
+    with ExitStack() as held:
+        if not debs:
+            # the bundle and every package stay as they are until the build set is published
+            bundle = project.target_dir("bundles", target)
+            debs = sorted(held.enter_context(using(bundle)).glob("openstack-wheels-*.deb"))
+            for out in sorted(p for p in project.target_dir("packages", target).glob("*") if p.is_dir()):
+                debs += sorted(held.enter_context(using(out)).glob("venv-*.deb"))
+        if not debs:
+            raise StackdebError(f"nothing to publish for {target.label}",
+                                hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
+        publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep)
 
 
 def cmd_rollback(args, project: Project) -> None:

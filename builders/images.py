@@ -22,7 +22,8 @@ from builders import PROJECT_DIR, log, tools
 from builders.aptsources import machine_mirrors
 from builders.errors import StackdebError
 from builders.filelock import exclusive
-from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
+from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.outputs import replacing, scratch
 from builders.project import Project
 from builders.targets import Target, get_suite
 from builders.tools import dib, mmdebstrap
@@ -163,14 +164,11 @@ def build_discovery(project: Project, suite_name: str, force: bool = False) -> P
         return out
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".discovery-{suite.codename}-"))
-    try:
+    with scratch(out.parent, f".discovery-{suite.codename}-") as work, replacing(out) as staged:
         root = work / "root"
         root.mkdir()
         tools.run("tar", ["--extract", "--numeric-owner", "--file", str(tarball), "--directory", str(root)],
                   what=str(tarball), fix=f"delete {tarball} to have it made again")
-        staged = work / "out"
-        staged.mkdir()
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
         initrds = sorted((root / "boot").glob("initrd.img-*"))
         if len(kernels) != 1 or len(initrds) != 1:
@@ -188,9 +186,6 @@ def build_discovery(project: Project, suite_name: str, force: bool = False) -> P
         write_json(staged / "manifest.json", {"suite": suite.codename, "inputs": inputs,
                                               "inputs_digest": sha256_json(inputs), "packages": packages,
                                               "kernel": kernels[0].name, "files": files})
-        replace_directory(staged, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     size = (out / "filesystem.squashfs").stat().st_size / 1e6
     log.info(f"discovery image for {suite.codename}: filesystem.squashfs {size:.1f} MB, initrd "
              f"{(out / 'initrd.img').stat().st_size / 1e6:.1f} MB -> {out} [{time.monotonic() - started:.1f}s]")
@@ -239,9 +234,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
         return out
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".node-{release}-{suite.codename}-"))
-    staged.chmod(0o755)    # served to VMs and humans, not private
-    try:
+    with replacing(out) as staged:
         log.info(f"building the node image for {release}/{suite.codename} with diskimage-builder "
                  f"(about 2.5 minutes)")
         # the log is kept beside the outputs, and where the user can read it when the build fails
@@ -252,12 +245,9 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
         write_json(staged / "manifest.json", {"release": release, "suite": suite.codename, "inputs": inputs,
                                               "inputs_digest": sha256_json(inputs), "files": files,
                                               "boot": "root=LABEL=cloudimg-rootfs"})
-        for leftover in staged.iterdir():
+        for leftover in staged.iterdir():      # diskimage-builder's other outputs
             if leftover.name not in files and leftover.name != "manifest.json":
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        replace_directory(staged, out)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
     log.info(f"node image for {release}/{suite.codename}: node.qcow2 "
              f"{(out / 'node.qcow2').stat().st_size / 1e6:.0f} MB -> {out} [{time.monotonic() - started:.0f}s]")
     return out

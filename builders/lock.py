@@ -21,6 +21,7 @@ from builders.constraints import Constraints, load_overrides
 from builders.errors import StackdebError
 from builders.lockfile import closures, parse_lock, unhashed
 from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_atomic, write_json
+from builders.outputs import replacing
 from builders.pipconfig import configured_index_url
 from builders.project import Project
 from builders.releases import Series, Source, find_series, service_version, upper_constraints
@@ -198,6 +199,14 @@ def service_builds(old_manifest: dict, old_closures: dict | None, new_closures: 
     return builds
 
 
+def write_lock_files(directory: Path, lock_text: str, closures_: dict, manifest: dict) -> None:
+    """lock.txt, closures.json and manifest.json (which records the other two's digests)."""
+    write_atomic(directory / "lock.txt", lock_text)
+    write_json(directory / "closures.json", closures_)
+    outputs = {n: sha256_file(directory / n) for n in ("lock.txt", "closures.json")}
+    write_json(directory / "manifest.json", {**manifest, "outputs": outputs})
+
+
 def resolve_lock(project: Project, release: str, suite: str, releases: Source, requirements: Source,
                  *, resolver: str = "uv", force: bool = False, index_url: str | None = None) -> LockResult:
     started = time.monotonic()
@@ -222,23 +231,22 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
     old_closures = read_json(out / "closures.json")
     lock_text = _header(inputs) + body
     previous = out / "lock.txt"
+    # the three files switch together: a generation number never names two different locks
     changed = not previous.exists() or previous.read_text() != lock_text
-    write_atomic(out / "lock.txt", lock_text)
-    write_json(out / "closures.json", new_closures)
     generation = manifest.get("generation", 0) + (1 if changed else 0)
     epoch = int(time.time()) if changed else manifest.get("source_date_epoch")
     tools = sorted(pin.line for pin in pins.values() if pin.name in BUILD_TOOLS)
-    write_json(out / "manifest.json", {
-        "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
-        "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
-        "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
-        "sources": {"releases": releases.commit(), "requirements": inputs.constraints_origin},
-        "overrides": inputs.overrides, "generation": generation,
-        "build_backends": closures(pins, [BUILD_BACKENDS])[BUILD_BACKENDS],
-        "source_date_epoch": epoch,
-        "service_builds": service_builds(manifest, old_closures, new_closures, tools, generation, epoch),
-        "outputs": {n: sha256_file(out / n) for n in ("lock.txt", "closures.json")},
-    })
+    with replacing(out) as staged:
+        write_lock_files(staged, lock_text, new_closures, {
+            "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
+            "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
+            "services": inputs.versions, "upper_constraints": inputs.constraints_origin,
+            "sources": {"releases": releases.commit(), "requirements": inputs.constraints_origin},
+            "overrides": inputs.overrides, "generation": generation,
+            "build_backends": closures(pins, [BUILD_BACKENDS])[BUILD_BACKENDS],
+            "source_date_epoch": epoch,
+            "service_builds": service_builds(manifest, old_closures, new_closures, tools, generation, epoch),
+        })
     touched_services = touched(old_closures, new_closures)
     log.info(f"wrote {out}/lock.txt: {len(pins)} pins, generation {generation}; "
              f"services touched: {', '.join(touched_services) or 'none'} "

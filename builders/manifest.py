@@ -73,14 +73,3 @@ def link_or_copy(source: Path, target: Path) -> None:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
             raise
         shutil.copy2(source, target)
-
-
-def replace_directory(staged: Path, out: Path) -> None:
-    """Put the directory `staged` in place of `out`: readers see the old one or the new one,
-    never a mix (two renames; a crash between them leaves `out` missing, never half-written)."""
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(staged, out)
-    shutil.rmtree(old, ignore_errors=True)

@@ -10,7 +10,6 @@ source pip may use) and run dpkg-buildpackage; then lintian, inside the same chr
 """
 
 import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +22,8 @@ from builders.debdiff import deb_differences
 from builders.debian_dir import PackageTarget, render_source_tree, templates_digest
 from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
-from builders.manifest import read_json, replace_directory, sha256_file, sha256_json, write_json
+from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.outputs import replacing, scratch, using
 from builders.project import Project
 from builders.targets import Target, get_suite
 from builders.tools import lintian
@@ -143,18 +143,22 @@ def check_reproducible(first: Path, second: Path) -> None:
 
 
 def publish_outputs(work: Path, out: Path) -> None:
-    """Move the build outputs into place, replacing the previous ones in one rename."""
-    staged = out.with_name(f".{out.name}.new")
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    for path in work.iterdir():
-        if path.is_file():
-            shutil.move(str(path), staged / path.name)
-    replace_directory(staged, out)
+    """Move the build outputs into place, replacing the previous ones in one step."""
+    with replacing(out) as staged:
+        for path in work.iterdir():
+            if path.is_file():
+                shutil.move(str(path), staged / path.name)
 
 
 def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,
                      reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
+    # the bundle stays as it is while its packages are built from it (a new one waits)
+    with using(project.bundle_dir(find_lock(project, release, suite).release, suite)):
+        return _package_services(project, release, suite, names, reproducible, lint, force)
+
+
+def _package_services(project: Project, release: str, suite: str, names: list[str] | None,
+                      reproducible: bool, lint: bool, force: bool) -> list[Path]:
     target, services, bundle, chroot, root = _prepare(project, release, suite, names)
     chroot.ensure()
     debs = []
@@ -170,15 +174,15 @@ def package_services(project: Project, release: str, suite: str, names: list[str
             continue
         log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
                                             f"building in a clean {suite} chroot, no network")
-        with tempfile.TemporaryDirectory(dir=root, prefix=f".{service.name}-") as scratch:
-            work = Path(scratch) / "a"
+        with scratch(root, f".{service.name}-") as work_dir:
+            work = work_dir / "a"
             work.mkdir()
             try:
                 deb = build_once(project, chroot, service, ptarget, bundle, work, lint)
             except StackdebError as error:
                 raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
             if reproducible:
-                again = Path(scratch) / "b"
+                again = work_dir / "b"
                 again.mkdir()
                 log.info(f"{service.package_name}: building again in another directory to compare")
                 check_reproducible(deb, build_once(project, chroot, service, ptarget, bundle, again, False))

@@ -41,6 +41,7 @@ from builders.byhash import add_by_hash
 from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
+from builders.outputs import fsync_directory, make_durable
 from builders.signing import KeySet, load_keys, next_keys, save_keys
 from builders.statuspage import write_status_page
 from builders.targets import Suite, Target, get_suite, get_target
@@ -157,6 +158,7 @@ class Repository:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(f"generations/{number}")
         os.replace(tmp, self.live)
+        fsync_directory(self.root)
         self.public.mkdir(exist_ok=True)
         for entry in sorted(self.generation_dir(number).iterdir()):
             if entry.name in ("dists", "pool") or entry.suffix in (".gpg", ".sources", ".html"):
@@ -335,7 +337,7 @@ def _make_live(repo: Repository, work: Path, number: int, changed: list[Target],
             raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
     write_json(work / "build-set.json", {"generation": number, "targets": targets})
     write_status_page(work, number, repo.history_file, event, repo.gnupg)
-    os.sync()
+    make_durable(work)
     os.rename(work, repo.generation_dir(number))
     repo.switch_to(number)
     repo.record(event)

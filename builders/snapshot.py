@@ -2,7 +2,6 @@
 the embedded master use when no source is given, and how it is refreshed from the real
 repositories."""
 
-import shutil
 from pathlib import Path
 
 import yaml
@@ -10,6 +9,7 @@ import yaml
 from builders import PROJECT_DIR, log
 from builders.catalog import Catalog
 from builders.errors import StackdebError
+from builders.outputs import replacing
 from builders.releases import Source, Series
 from builders.tools import git
 
@@ -44,19 +44,12 @@ def refresh_snapshot(releases: Source, requirements: Source, catalog: Catalog, d
     if unknown:
         raise StackdebError(f"unknown series: {', '.join(unknown)}",
                             hint=f"series upstream: {', '.join(str(n) for n in by_name)}")
-    staging = destination.with_name(destination.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    _write_releases(releases, catalog, codenames, staging / "openstack-releases")
-    for name in codenames:
-        entry = by_name[name]
-        series = Series(str(entry["release-id"]), name, entry.get("status", ""))
-        _write_requirements(requirements, series, staging / "openstack-requirements")
-    old = destination.with_name(destination.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if destination.exists():
-        destination.rename(old)
-    staging.rename(destination)
-    shutil.rmtree(old, ignore_errors=True)
+    with replacing(destination) as staging:
+        _write_releases(releases, catalog, codenames, staging / "openstack-releases")
+        for name in codenames:
+            entry = by_name[name]
+            series = Series(str(entry["release-id"]), name, entry.get("status", ""))
+            _write_requirements(requirements, series, staging / "openstack-requirements")
     log.info(f"snapshot of {len(codenames)} series and {len(catalog.services)} deliverables in {destination}")
 
 

@@ -18,7 +18,7 @@ import secrets as random
 import signal
 import socket
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from builders.cluster.verdict import write_signed
 from builders.errors import StackdebError
 from builders.images import image_problems
 from builders.inventory import Inventory
+from builders.outputs import using
 from builders.project import Project
 from builders.repository import export_generation, live_build_set
 from builders.targets import Target, get_suite
@@ -231,6 +232,11 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
     discovery, node_image = images / f"discovery-{run.suite}", images / f"node-{run.release}-{run.suite}"
     board = TaskBoard(run.dir / "logs")
     passwords = configure.Secrets()
+    # the images stay as they are while the run boots from them (a rebuild waits)
+    held = ExitStack()
+    teardown.append(held.close)
+    held.enter_context(using(discovery))
+    held.enter_context(using(node_image))
     run_id = str(os.getpid())
     with run.phase("network"):
         network = net.ClusterNetwork(run.dir)

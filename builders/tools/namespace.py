@@ -6,12 +6,10 @@ so nothing inside can reach the network; that is how builds are proven offline.
 """
 
 import shlex
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders import tools
+from builders import outputs, tools
 
 CLEAN_ENV = "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC"
 
@@ -46,9 +44,7 @@ def _setup(rootfs: Path, upper: Path, work: Path, merged: Path, binds: list[Bind
 def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: list[Bind],
                   network: bool = False, what: str, fix: str, action: str = "the chroot script") -> str:
     """Run `script` (sh) as root inside the chroot; return its output."""
-    scratch_parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=scratch_parent, prefix="run-"))
-    try:
+    with outputs.scratch(scratch_parent, "run-") as scratch:
         upper, work, merged = (scratch / n for n in ("upper", "work", "merged"))
         for folder in (upper, work, merged):
             folder.mkdir()
@@ -66,5 +62,4 @@ def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: lis
         result = tools.run("unshare", [*flags, "sh", "-ec", "\n".join(outer)], what=what, fix=fix,
                            action=action)
         return result.stdout
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
