@@ -231,7 +231,7 @@ def is_up_to_date(current: Path, digest: str) -> bool:
         return False
     wheels = current / "wheelhouse" / "wheels"
     return (all((wheels / a["filename"]).is_file() for a in manifest["artifacts"])
-            and any(current.glob("*.deb")))
+            and any(current.glob("*.deb")) and (current / "manifest.json").is_file())
 
 
 def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,
@@ -252,7 +252,10 @@ def build_bundle(project: Project, release: str, suite: str, *, index_url: str |
     link.parent.mkdir(parents=True, exist_ok=True)
     with replacing(link) as work:
         lay_out_wheelhouse(work / "wheelhouse", target, artifacts, digest)
-        build_wheels_deb(work / "wheelhouse", work, target)
+        deb = build_wheels_deb(work / "wheelhouse", work, target)
+        # the build record publish checks the package against
+        write_json(work / "manifest.json", {"deb": deb.name, "sha256": sha256_file(deb),
+                                            "inputs_digest": digest})
     compiled = sum(a.origin == "compiled" for a in artifacts)
     size = sum(a.path.stat().st_size for a in artifacts) / 1e6
     log.info(f"bundle {label}: {len(artifacts)} wheels ({compiled} compiled), {size:.1f} MB "

@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(publish)
     publish.add_argument("debs", nargs="*", metavar="DEB", help="packages of the build set")
     publish.add_argument("--keep", type=_at_least(1), default=5, help="generations kept for rollback (default: %(default)s)")
+    publish.add_argument("--foreign", action="append", default=[], metavar="DEB",
+                         help="a package no stackdeb build produced, published because you vouch for where it "
+                              "comes from (checked whole; repeatable)")
     rollback = commands.add_parser("rollback", help="give one target's suites their state before its last change",
                                    description="Return one target's staging and tested suites to the state "
                                                "they had before its last publish, promotion or rollback, in a "
@@ -283,16 +286,17 @@ def cmd_publish(args, project: Project) -> None:
     target = get_target(args.release, args.suite)
     debs = [Path(d) for d in args.debs]
     with ExitStack() as held:
-        if not debs:
+        if not debs and not args.foreign:
             # the bundle and every package stay as they are until the build set is published
             bundle = project.target_dir("bundles", target)
             debs = sorted(held.enter_context(using(bundle)).glob("openstack-wheels-*.deb"))
             for out in sorted(p for p in project.target_dir("packages", target).glob("*") if p.is_dir()):
                 debs += sorted(held.enter_context(using(out)).glob("venv-*.deb"))
-        if not debs:
+        if not debs and not args.foreign:
             raise StackdebError(f"nothing to publish for {target.label}",
                                 hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
-        publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep)
+        publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep,
+                          foreign=[Path(d) for d in args.foreign])
 
 
 def cmd_rollback(args, project: Project) -> None:

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -94,6 +95,38 @@ def validate_build_set(debs: list[Deb], target: Target) -> None:
         if release not in deb.version and deb.name != KEYRING_PACKAGE:
             raise StackdebError(f"{deb.path.name} was not built for release {release}")
         check_changes(deb)
+
+
+def check_provenance(debs: list[Deb], foreign: set[Path]) -> None:
+    """Every package is what a stackdeb build produced: its build record (the manifest.json
+    the bundle or package stage writes beside it) names it with this sha256. A package that
+    no build recorded is taken only when the caller vouches for it (`foreign`), and only
+    whole: every member of the archive readable."""
+    for deb in debs:
+        if deb.path.resolve() in foreign:
+            check_whole(deb)
+            continue
+        record = read_json(deb.path.parent / "manifest.json") or {}
+        if record.get("deb") != deb.path.name:
+            raise StackdebError(f"{deb.path.name} was not produced by a stackdeb build (no build record "
+                                f"names it in {deb.path.parent})",
+                                hint="build it with stackdeb bundle or package, or pass it with --foreign "
+                                     "if you vouch for where it comes from")
+        if record.get("sha256") != deb.sha256:
+            raise StackdebError(f"{deb.path.name} is not what its build recorded (sha256 {deb.sha256[:16]}..., "
+                                f"recorded {str(record.get('sha256'))[:16]}...): it changed after the build",
+                                hint="rebuild it; nothing was published")
+
+
+def check_whole(deb: Deb) -> None:
+    """Read every member of the archive: a truncated or corrupt payload fails here, before
+    anything is written."""
+    for option in ("--ctrl-tarfile", "--fsys-tarfile"):
+        result = subprocess.run(["dpkg-deb", option, str(deb.path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        if result.returncode:
+            detail = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
+            raise StackdebError(f"{deb.path.name} is not whole: {detail}", hint="rebuild it; nothing was published")
 
 
 def check_changes(deb: Deb) -> None:
@@ -376,12 +409,14 @@ def serve(root: Path, port: int) -> None:
 
 
 def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Path], *,
-                      keep: int = KEEP_GENERATIONS) -> int:
+                      keep: int = KEEP_GENERATIONS, foreign: list[Path] = ()) -> int:
     """Land a build set in the target's staging suite, whole or not at all; return the live
-    generation. Other targets' suites are not touched."""
+    generation. Other targets' suites are not touched. `paths` are stackdeb builds (checked
+    against their build records); `foreign` ones come from elsewhere and are checked whole."""
     target = get_target(release, suite_name)
-    debs = [read_deb(p) for p in paths]
+    debs = [read_deb(p) for p in [*paths, *foreign]]
     validate_build_set(debs, target)
+    check_provenance(debs, {Path(p).resolve() for p in foreign})
     repo = Repository(root)
     with repo.locked():
         repo.remove_partial()

@@ -1,10 +1,12 @@
 """Plain helpers shared by the test tiers (fixtures live in conftest.py)."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 from builders import PROJECT_DIR
+from builders.manifest import sha256_file
 
 # the upstream snapshot committed in the project (upstream/README.md)
 SHARED_DATA = Path(os.environ.get("STACKDEB_SHARED_DATA", PROJECT_DIR / "upstream"))
@@ -56,9 +58,13 @@ def make_deb(directory, name, version, arch="amd64", payload="one"):
     (root / "DEBIAN/control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@stackdeb.invalid>\n"
         f"Section: net\nPriority: optional\nDescription: test package\n test package\n")
-    deb = directory / f"{name}_{version}_{arch}_{payload}.deb"
+    out = directory / f"{name}-{version}-{payload}.out"
+    out.mkdir()
+    deb = out / f"{name}_{version}_{arch}_{payload}.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
                    capture_output=True)
+    # the build record publish checks a package against, as the bundle and package stages write it
+    (out / "manifest.json").write_text(json.dumps({"deb": deb.name, "sha256": sha256_file(deb)}))
     return deb
 
 # keystone installed by its package, set up as an operator would, and asked for a token by the

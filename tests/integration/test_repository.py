@@ -192,6 +192,27 @@ def test_a_corrupt_deb_and_a_reused_version_are_refused(tmp_path, repo_root):
     assert Repository(repo_root).generations() == [1]
 
 
+def test_only_whole_packages_that_a_build_recorded_are_published(tmp_path, repo_root):
+    unrecorded = make_deb(tmp_path, "venv-alpha", version(1))
+    (unrecorded.parent / "manifest.json").unlink()
+    with pytest.raises(StackdebError, match="was not produced by a stackdeb build"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [unrecorded])
+    changed = make_deb(tmp_path, "venv-beta", version(1))
+    with open(changed, "ab") as stream:       # still readable by dpkg-deb, not what was built
+        stream.write(b"\n")
+    with pytest.raises(StackdebError, match="is not what its build recorded .* it changed after the build"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [changed])
+    # from elsewhere: taken when vouched for, but only whole (a payload cut short is refused)
+    cut = make_deb(tmp_path, "venv-gamma", version(1))
+    truncated = tmp_path / cut.name
+    truncated.write_bytes(cut.read_bytes()[:-24])
+    with pytest.raises(StackdebError, match="is not whole"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [], foreign=[truncated])
+    assert not Repository(repo_root).generations()
+    publish_build_set(repo_root, "2026.1", "bookworm", [], foreign=[unrecorded])
+    assert live_packages(repo_root)["venv-alpha"] == version(1)
+
+
 def test_a_configured_signing_home_without_a_key_is_an_error(tmp_path, repo_root, monkeypatch):
     empty = tmp_path / "gnupg-empty"
     empty.mkdir(mode=0o700)
