@@ -1,14 +1,18 @@
-"""SIGKILL at points spread over a whole run of the lock, bundle and package stages: each
-stage's outputs are always the old ones or the new ones, whole (builders/outputs.py), and
-the next run cleans up what the killed one left."""
+"""SIGKILL at 20 points spread over whole runs of the lock, bundle and package stages: each
+stage's outputs are always the old ones or the new ones, whole (builders/outputs.py); no
+version is ever given to two different contents; the next run converges to the bytes of an
+uninterrupted run and leaves nothing behind. And two stages of one target run side by side."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from builders.manifest import outputs_intact, read_json, sha256_file
+
+KILLS = 20
 
 
 def start(mini, *args) -> subprocess.Popen:
@@ -24,9 +28,9 @@ def finish(mini, *args) -> float:
     return time.monotonic() - started
 
 
-def kill_points(duration: float, count: int) -> list[float]:
-    """From early in the run to well after its end: both outcomes happen."""
-    return [duration * (0.1 + 1.4 * i / (count - 1)) for i in range(count)]
+def kill_points(duration: float, last: float = 1.3) -> list[float]:
+    """From early in a run to after its end, so that both outcomes happen."""
+    return [duration * (0.05 + (last - 0.05) * i / (KILLS - 1)) for i in range(KILLS)]
 
 
 def killed_at(mini, delay: float, *args) -> None:
@@ -40,78 +44,126 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob(".*") if not p.name.endswith(".lock"))
 
 
+def age(paths) -> None:
+    """Work directories of killed runs are removed once old enough that their owner cannot be
+    between making and locking them (builders/outputs.scratch)."""
+    for path in paths:
+        os.utime(path, (time.time() - 600, time.time() - 600))
+
+
 def set_libone(mini, version: str) -> None:
     (mini.requirements / "2026.1/upper-constraints.txt").write_text(f"libone==={version}\nlibtwo===0.5.0\n")
 
 
-def lock_state(mini) -> str:
-    """The libone pin of a whole lock: manifest, lock.txt and closures.json agree."""
+def lock_state(mini) -> tuple[int, str]:
+    """(generation, digest of lock.txt) of a whole lock: its three files agree."""
     manifest = read_json(mini.lock_dir / "manifest.json")
     assert manifest and outputs_intact(mini.lock_dir, manifest["outputs"]), "lock files from different runs"
-    pins = [line for line in (mini.lock_dir / "lock.txt").read_text().splitlines() if line.startswith("libone==")]
-    return f"{pins[0]} gen {manifest['generation']}"
+    return manifest["generation"], sha256_file(mini.lock_dir / "lock.txt")
 
 
-def bundle_state(mini) -> str:
+def bundle_state(mini) -> tuple[str, str]:
+    """(.deb name, its sha256) of a whole bundle: wheels, manifest, .deb and record agree."""
     wheelhouse = mini.bundle / "wheelhouse"
     manifest = read_json(wheelhouse / "manifest.json")
     for artifact in manifest["artifacts"]:
         assert sha256_file(wheelhouse / "wheels" / artifact["filename"]) == artifact["sha256"]
-    debs = [p.name for p in mini.bundle.glob("*.deb")]
-    assert debs == [f"openstack-wheels-2026.1_2026.1+deb12.{manifest['lock_generation']}_amd64.deb"], debs
-    return f"lock generation {manifest['lock_generation']}"
+    debs = list(mini.bundle.glob("*.deb"))
+    assert [d.name for d in debs] == [f"openstack-wheels-2026.1_2026.1+deb12.{manifest['lock_generation']}_amd64.deb"]
+    record = read_json(mini.bundle / "manifest.json")
+    assert record["deb"] == debs[0].name and record["sha256"] == sha256_file(debs[0])
+    return debs[0].name, record["sha256"]
+
+
+def one_content_per_version(states) -> None:
+    """No version (a lock generation) names two different contents."""
+    contents = {}
+    for version, digest in states:
+        assert contents.setdefault(version, digest) == digest, f"{version} was given to two contents"
 
 
 def test_a_killed_lock_never_leaves_files_of_two_runs(mini_project):
     mini = mini_project
     duration = finish(mini, "lock")
-    outcomes = set()
-    for number, delay in enumerate(kill_points(duration, 8)):
-        before = lock_state(mini)
+    states, outcomes = [lock_state(mini)], set()
+    for number, delay in enumerate(kill_points(duration)):
         set_libone(mini, "1.1.0" if number % 2 == 0 else "1.0.0")
         killed_at(mini, delay, "lock")
-        after = lock_state(mini)
-        outcomes.add("old" if after == before else "new")
-        if after == before:         # the kill won: the next lock still makes a new generation
-            finish(mini, "lock")
-            assert lock_state(mini) != before
+        states.append(lock_state(mini))
+        outcomes.add("new" if states[-1] != states[-2] else "old")
     assert outcomes == {"old", "new"}, outcomes
-    finish(mini, "lock", "--force")
+    one_content_per_version(states)
+    finish(mini, "lock")
+    converged = (mini.lock_dir / "lock.txt").read_bytes(), (mini.lock_dir / "closures.json").read_bytes()
+    # an uninterrupted lock of the same inputs
+    shutil.rmtree(mini.lock_dir)
+    finish(mini, "lock")
+    assert converged == ((mini.lock_dir / "lock.txt").read_bytes(), (mini.lock_dir / "closures.json").read_bytes())
     assert leftovers(mini.lock_dir.parent) == []
 
 
-def test_a_killed_bundle_never_leaves_a_mixed_wheelhouse(mini_project):
+def use_lock(mini, saved: Path) -> None:
+    shutil.rmtree(mini.lock_dir)
+    shutil.copytree(saved, mini.lock_dir)
+
+
+def test_a_killed_bundle_never_leaves_a_mixed_wheelhouse(mini_project, tmp_path):
     mini = mini_project
-    finish(mini, "lock")
-    duration = finish(mini, "bundle")
-    outcomes = set()
-    for number, delay in enumerate(kill_points(duration, 6)):
-        before = bundle_state(mini)
-        set_libone(mini, "1.1.0" if number % 2 == 0 else "1.0.0")
+    locks = {}
+    for version in ("1.0.0", "1.1.0"):        # two locks to alternate between, made once
+        set_libone(mini, version)
         finish(mini, "lock")
+        locks[version] = tmp_path / f"lock-{version}"
+        shutil.copytree(mini.lock_dir, locks[version])
+    uninterrupted = {}
+    for version, saved in locks.items():
+        use_lock(mini, saved)
+        duration = finish(mini, "bundle")
+        uninterrupted[version] = bundle_state(mini)
+    states, outcomes = [bundle_state(mini)], set()
+    for number, delay in enumerate(kill_points(duration)):
+        use_lock(mini, locks["1.0.0" if number % 2 == 0 else "1.1.0"])
         killed_at(mini, delay, "bundle")
-        outcomes.add("old" if bundle_state(mini) == before else "new")
-        finish(mini, "bundle")
+        states.append(bundle_state(mini))
+        outcomes.add("new" if states[-1] != states[-2] else "old")
     assert outcomes == {"old", "new"}, outcomes
+    # every state seen is, byte for byte, what an uninterrupted bundle of one of the locks made
+    assert set(states) <= set(uninterrupted.values())
+    finish(mini, "bundle")
+    assert bundle_state(mini) == uninterrupted["1.0.0" if (KILLS - 1) % 2 == 0 else "1.1.0"]
     assert leftovers(mini.bundle.parent) == []
 
 
-def test_a_killed_package_build_keeps_a_whole_package(mini_project):
+def test_a_killed_package_build_keeps_a_whole_package_and_converges(mini_project):
     mini = mini_project
     finish(mini, "lock")
     finish(mini, "bundle")
     duration = finish(mini, "package", "alpha", "--no-lintian")
     out = mini.build / "packages/2026.1-bookworm/alpha"
-    for delay in kill_points(duration, 4):
+    built = read_json(out / "manifest.json")
+    for delay in kill_points(duration, last=1.1):
         killed_at(mini, delay, "package", "alpha", "--no-lintian", "--force")
         manifest = read_json(out / "manifest.json")
-        assert manifest and sha256_file(out / manifest["deb"]) == manifest["sha256"]
+        # the same version, and (the build is reproducible) always the same bytes
+        assert (manifest["deb"], manifest["sha256"]) == (built["deb"], built["sha256"])
+        assert sha256_file(out / manifest["deb"]) == manifest["sha256"]
         assert sorted(p.name for p in out.glob("*.deb")) == [manifest["deb"]]
-    # the killed builds' work directories are removed once they are old enough that their
-    # owner cannot be between making and locking them (builders/outputs.scratch)
     left = [out.parent / name for name in leftovers(out.parent)]
-    assert left
-    for path in left:
-        os.utime(path, (time.time() - 600, time.time() - 600))
+    assert left                                 # kills landed mid-build
+    age(left)
     finish(mini, "package", "alpha", "--no-lintian", "--force")
+    assert read_json(out / "manifest.json")["sha256"] == built["sha256"]
     assert leftovers(out.parent) == []
+
+
+def test_a_bundle_and_a_package_build_of_one_target_run_side_by_side(mini_project):
+    mini = mini_project
+    finish(mini, "lock")
+    finish(mini, "bundle")
+    package = start(mini, "package", "alpha", "--no-lintian", "--force")
+    time.sleep(1)
+    bundle = start(mini, "bundle", "--force")
+    # the bundle's switch waits for the package build that reads it; neither fails
+    assert package.wait() == 0, package.stderr.read()
+    assert bundle.wait() == 0, bundle.stderr.read()
+    bundle_state(mini)
