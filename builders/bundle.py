@@ -22,7 +22,7 @@ from builders.debpackage import build_wheels_deb
 from builders.errors import StackdebError
 from builders.index import IndexFile, PackageIndex, download
 from builders.lockfile import Pin, parse_lock
-from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing, using
 from builders.pipconfig import configured_index_url
 from builders.project import Project
@@ -67,6 +67,10 @@ def find_lock(project: Project, release: str, suite_name: str) -> LockedTarget:
             directory = manifest_path.parent
             with using(directory):       # the three files as one lock writes them
                 manifest = read_json(directory / "manifest.json") or {}
+                if not outputs_intact(directory, manifest.get("outputs", {})):
+                    raise StackdebError(f"{directory}: lock.txt or closures.json is not what its manifest "
+                                        "records (edited by hand, or from another lock)",
+                                        hint=f"make it again: stackdeb lock --release {release} --suite {suite_name}")
                 pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
                 closures = read_json(directory / "closures.json") or {}
             return LockedTarget(manifest["release"], suite, directory, manifest, pins, closures)

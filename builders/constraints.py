@@ -36,11 +36,21 @@ class Constraints:
 
     def __init__(self, text: str, origin: str):
         self.lines: dict[str, list[str]] = {}
+        seen: dict[tuple[str, str], int] = {}
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
             if line:
                 req = parse_requirement(line, f"{origin} line {number}")
-                self.lines.setdefault(canonicalize_name(req.name), []).append(line)
+                name = canonicalize_name(req.name)
+                # one project may have a line per environment marker, never two for the same one
+                key = (name, str(req.marker or ""))
+                if key in seen:
+                    raise StackdebError(f"{origin} line {number}: {req.name} is constrained twice for the same "
+                                        f"environment (line {seen[key]} too)",
+                                        hint="upstream data must pin each project once; report it, or fix it "
+                                             "with an override")
+                seen[key] = number
+                self.lines.setdefault(name, []).append(line)
 
     def __contains__(self, name: str) -> bool:
         return canonicalize_name(name) in self.lines

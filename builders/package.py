@@ -153,6 +153,7 @@ def publish_outputs(work: Path, out: Path) -> None:
 def package_services(project: Project, release: str, suite: str, names: list[str] | None, *,
                      reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
     # the bundle stays as it is while its packages are built from it (a new one waits)
+    project.catalog().select(names)
     with using(project.bundle_dir(find_lock(project, release, suite).release, suite)):
         return _package_services(project, release, suite, names, reproducible, lint, force)
 
@@ -203,8 +204,8 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
 
 
 def _prepare(project: Project, release: str, suite: str, names: list[str] | None):
+    services = project.catalog().select(names)      # an unknown service is named before anything else
     target = find_lock(project, release, suite)
-    services = project.catalog().select(names)
     chroot = build_chroot(project.chroot_dir, target.suite)
     root = project.target_dir("packages", Target(target.release, target.suite))
     root.mkdir(parents=True, exist_ok=True)

@@ -82,9 +82,24 @@ class Series:
         return "master" if self.status in ("development", "future") else f"stable/{self.release_id}"
 
 
+def series_entries(releases: Source) -> list[dict]:
+    """series_status.yaml, checked: a list of mappings, each with a name."""
+    where = "series_status.yaml"
+    try:
+        data = yaml.safe_load(releases.read(where))
+    except yaml.YAMLError as exc:
+        raise StackdebError(f"{where} is not valid YAML: {exc}") from None
+    if not isinstance(data, list):
+        raise StackdebError(f"{where}: expected a list of series, got {type(data).__name__}")
+    for number, entry in enumerate(data, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise StackdebError(f"{where}, entry #{number}: expected a mapping with a 'name', got {entry!r}"[:300])
+    return data
+
+
 def find_series(releases: Source, key: str) -> Series:
     """The series named by release id (2026.1) or codename (gazpacho)."""
-    data = yaml.safe_load(releases.read("series_status.yaml"))
+    data = series_entries(releases)
     for entry in data:
         if key in (str(entry.get("release-id")), entry.get("name")):
             return Series(str(entry["release-id"]), entry["name"], entry.get("status", ""))

@@ -4,13 +4,11 @@ repositories."""
 
 from pathlib import Path
 
-import yaml
-
 from builders import PROJECT_DIR, log
 from builders.catalog import Catalog
 from builders.errors import StackdebError
 from builders.outputs import replacing
-from builders.releases import Source, Series
+from builders.releases import Series, Source, series_entries
 from builders.tools import git
 
 SNAPSHOT_DIR = PROJECT_DIR / "upstream"
@@ -38,7 +36,7 @@ def refresh_snapshot(releases: Source, requirements: Source, catalog: Catalog, d
     if not (releases.git_dir and requirements.git_dir):
         raise StackdebError("a snapshot is refreshed from the upstream git repositories",
                             hint="pass --releases and --requirements as git URLs or checkouts")
-    series_data = yaml.safe_load(releases.read("series_status.yaml"))
+    series_data = series_entries(releases)
     by_name = {entry.get("name"): entry for entry in series_data}
     unknown = [name for name in codenames if name not in by_name]
     if unknown:
