@@ -57,6 +57,9 @@ class ClusterContext:
     apt_proxy: str
     suite: str
     passwords: Secrets
+    # how long a service's API may take to answer after its start: under TCG, nova's takes
+    # about ten minutes to load beside its four daemons (the run gives its configure timeout)
+    api_wait: int = 600
 
     def address_of_service(self, service: str) -> str:
         return self.addresses[self.layout.role_of(service).name]
@@ -202,17 +205,18 @@ def service_task(ctx: ClusterContext, service: str) -> str:
         script += f"systemctl enable {' '.join(units)} >/dev/null 2>&1\nsystemctl restart {' '.join(units)}\n"
     if recipe.get("endpoint"):
         port = recipe["endpoint"]["port"]
-        script += API_WAIT.format(service=service, port=port, units=" ".join(units), logs=f"/var/log/{service}/*.log")
+        script += API_WAIT.format(service=service, port=port, units=" ".join(units), logs=f"/var/log/{service}/*.log",
+                                  wait=ctx.api_wait)
     else:
         script += UNITS_WAIT.format(service=service, units=" ".join(units), logs=f"/var/log/{service}/*.log")
     return script
 
 
-# Until the API answers HTTP (any status), for 10 minutes at most; a unit that failed, or that
+# Until the API answers HTTP (any status), for ctx.api_wait seconds at most; a unit that failed, or that
 # systemd had to restart 3 times (it dies at start: waiting is pointless), ends it at once.
 # Then what systemd and the service's own log say.
 API_WAIT = """\
-end=$(( $(date +%s) + 600 ))
+end=$(( $(date +%s) + {wait} ))
 until code=$(curl -s -o /dev/null --max-time 15 -w '%{{http_code}}' http://127.0.0.1:{port}/) && [ "$code" != 000 ]; do
     why=""
     for unit in {units}; do
@@ -220,7 +224,7 @@ until code=$(curl -s -o /dev/null --max-time 15 -w '%{{http_code}}' http://127.0
         restarts=$(systemctl show -p NRestarts --value "$unit" 2>/dev/null || echo 0)
         if [ "${{restarts:-0}}" -ge 3 ]; then why="$unit died at start $restarts times"; fi
     done
-    if [ -z "$why" ] && [ "$(date +%s)" -ge "$end" ]; then why="nothing answers HTTP on port {port} after 600s"; fi
+    if [ -z "$why" ] && [ "$(date +%s)" -ge "$end" ]; then why="nothing answers HTTP on port {port} after {wait}s"; fi
     if [ -n "$why" ]; then
         echo "{service}: $why"
         systemctl status --no-pager --lines=20 {units} || true

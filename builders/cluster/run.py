@@ -277,7 +277,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
     ctx = configure.ClusterContext(
         layout, catalog, recipes, {role: m.address for role, m in by_role.items()}, net.SERVER,
         net.REPO_URL, f"http://{net.SERVER}:{net.PORTS['apt']}/",
-        run.build_set["suite"], passwords)
+        run.build_set["suite"], passwords, api_wait=max(60, int(run.timeouts["configure"]) - 60))
     roles = {r.name: r for r in layout.roles}
     tasks_url = f"http://{net.SERVER}:{net.PORTS['tasks']}/tasks"
     with run.phase("image"):

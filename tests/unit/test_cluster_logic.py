@@ -93,6 +93,9 @@ def test_every_recipe_renders_on_the_full_layout():
     assert "CREATE DATABASE IF NOT EXISTS swift;" not in infrastructure
     assert "CREATE DATABASE IF NOT EXISTS ceilometer;" not in infrastructure
     assert "sleep 30" in configure.service_task(ctx, "ceilometer")       # no API: units must stay up
+    assert "end=$(( $(date +%s) + 600 ))" in nova                        # the default wait for an API
+    ctx.api_wait = 2640
+    assert "nothing answers HTTP on port 8774 after 2640s" in configure.service_task(ctx, "nova")
     assert ctx.endpoint("swift") == "http://10.77.0.12:8080/v1/AUTH_%(project_id)s"
     assert ctx.version_url("swift") == "http://10.77.0.12:8080/info"
     assert ctx.version_url("keystone") == "http://10.77.0.11:5000/v3"
