@@ -64,4 +64,5 @@ def test_bad_image_requests_fail_clearly_and_build_nothing(tmp_path):
                 (bare / name).symlink_to(found)
         result = subprocess.run([STACKDEB, *args], env=env | {"PATH": str(bare)}, capture_output=True, text=True)
         assert result.returncode == 1 and f"required tool '{tool}' was not found" in result.stderr, result.stderr
-    assert not (tmp_path / "build/images").exists() or snapshot(tmp_path / "build/images") == {}
+    built = snapshot(tmp_path / "build/images") if (tmp_path / "build/images").exists() else {}
+    assert [name for name in built if not name.endswith(".lock")] == []      # the outputs' locks only
