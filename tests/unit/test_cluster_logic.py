@@ -68,16 +68,17 @@ def test_unknown_layouts_and_services_without_a_recipe_are_refused():
         configure.check_recipes(load_layout(name, CATALOG), configure.load_recipes())
 
 
-def full_context():
-    layout = load_layout("full", CATALOG)
-    return configure.ClusterContext(layout, CATALOG, configure.load_recipes(),
-                                    {"controller": "10.77.0.11", "services": "10.77.0.12"}, "10.77.0.1",
+def context(layout_name: str = "minimal", suite: str = "bookworm-2026.1-staging"):
+    """A run's context: the layout's roles on .11 and .12, in the layout's order."""
+    layout = load_layout(layout_name, CATALOG)
+    addresses = {role.name: f"10.77.0.{11 + n}" for n, role in enumerate(layout.roles)}
+    return configure.ClusterContext(layout, CATALOG, configure.load_recipes(), addresses, "10.77.0.1",
                                     "http://10.77.0.1:8080/repo/", "http://10.77.0.1:3142/",
-                                    "trixie-2026.1-staging", configure.Secrets())
+                                    suite, configure.Secrets())
 
 
 def test_every_recipe_renders_on_the_full_layout():
-    ctx = full_context()
+    ctx = context("full", "trixie-2026.1-staging")
     rabbit = ctx.passwords.get("rabbitmq")
     for service in ctx.layout.services:
         script = configure.service_task(ctx, service)
@@ -103,12 +104,6 @@ def test_every_recipe_renders_on_the_full_layout():
     assert "cinder-volume" not in units and "cinder-backup" in units and "rabbitmq-server" in units
 
 
-def context():
-    layout = load_layout("minimal", CATALOG)
-    return configure.ClusterContext(layout, CATALOG, configure.load_recipes(),
-                                    {"controller": "10.77.0.11", "image": "10.77.0.12"}, "10.77.0.1",
-                                    "http://10.77.0.1:8080/repo/", "http://10.77.0.1:3142/",
-                                    "bookworm-2026.1-staging", configure.Secrets())
 
 
 def test_glance_is_configured_against_the_other_machines_database_and_keystone():
