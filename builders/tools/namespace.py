@@ -56,10 +56,12 @@ def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: lis
         outer = _setup(rootfs, upper, work, merged, binds) + [
             f"exec chroot {shlex.quote(str(merged))} /usr/bin/env -i {CLEAN_ENV} "
             "sh -e /.stackdeb/script.sh"]
-        flags = ["--mount", "--pid", "--fork", "--uts", "--ipc", "--propagation", "private"]
+        # --kill-child: when unshare dies (with stackdeb, see die_with_parent), so does every
+        # process in the build's pid namespace
+        flags = ["--mount", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--propagation", "private"]
         if not network:
             flags.append("--net")
         result = tools.run("unshare", [*flags, "sh", "-ec", "\n".join(outer)], what=what, fix=fix,
-                           action=action)
+                           action=action, die_with_parent=True)
         return result.stdout
 

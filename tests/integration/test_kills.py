@@ -17,7 +17,8 @@ KILLS = 20
 
 def start(mini, *args) -> subprocess.Popen:
     index = ["--index-url", mini.index.url] if args[0] in ("lock", "bundle") else []
-    return subprocess.Popen([sys.executable, "-m", "builders.cli", *args, *index],
+    # a session of its own, to find whatever it started (tools do not call setsid)
+    return subprocess.Popen([sys.executable, "-m", "builders.cli", *args, *index], start_new_session=True,
                             env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -34,10 +35,28 @@ def kill_points(duration: float, last: float = 1.3) -> list[float]:
 
 
 def killed_at(mini, delay: float, *args) -> None:
+    """SIGKILL stackdeb alone, as the OOM killer would: what it started must die with it."""
     process = start(mini, *args)
     time.sleep(delay)
     process.kill()
     process.wait()
+    deadline = time.monotonic() + 3        # the kernel delivers the kill at once; exiting takes a moment
+    while session_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_members(process.pid) == [], "a killed stage left processes running"
+
+
+def session_members(session: int) -> list[str]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if int(fields[3]) == session and fields[0] != "Z":
+            members.append(f"{stat.parent.name} {name}")
+    return members
 
 
 def leftovers(directory: Path) -> list[str]:
