@@ -149,7 +149,6 @@ def render_source_tree(service: Service, target: PackageTarget, dest: Path) -> P
     _write(debian / f"{pkg}.postinst", render("postinst", user=service.user, service=service.name,
                                               config_paths=config_paths), executable=True)
     _write(debian / f"{pkg}.postrm", render("postrm", service=service.name), executable=True)
-    _write(debian / f"{pkg}.prerm", render("prerm", service=service.name), executable=True)
     _write(debian / f"{pkg}.logrotate", render("logrotate", service=service.name))
     _write(debian / f"{pkg}.lintian-overrides", render("lintian-overrides", package=pkg))
     _write(debian / f"{pkg}.links", "".join(

@@ -7,7 +7,8 @@ directories give bit-identical packages:
      the venv's pip scripts;
   3. replace the build path with the final one in pyvenv.cfg and any text file that still
      holds it, then correct the RECORD rows of files that changed;
-No .pyc is shipped: the package's postinst compiles on the target.
+  4. byte-compile the venv (checked-hash .pyc, no timestamps, the final paths inside), so
+     that installing needs no compiling: on a slow machine that was most of the install.
 Usage: finalize.py VENV_BUILD VENV_FINAL CONFIG.json
 """
 
@@ -20,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -81,6 +83,46 @@ def fix_records(site_packages: Path) -> None:
         record.write_text(buffer.getvalue())
 
 
+# Byte-code is compiled in this many worker processes, whatever the machine: a .pyc's bytes
+# depend on what its process compiled before (marshal marks objects shared by reference
+# counts), so each worker compiles a fixed share of the files, in a fixed order.
+COMPILE_SHARES = 4
+
+COMPILE_WORKER = """
+import py_compile, sys
+strip, prefix, share = sys.argv[1:]
+for path in open(share).read().splitlines():
+    try:
+        py_compile.compile(path, dfile=prefix + path[len(strip):], doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except (py_compile.PyCompileError, SyntaxError, ValueError):
+        print(path[len(strip):])
+"""
+
+
+def compile_bytecode(venv: Path, final: str) -> list[str]:
+    """Compile every module with this python, the venv's own. checked-hash: no timestamp in
+    the .pyc (reproducible), and a module an operator patches in place is still recompiled.
+    A fixed hash seed keeps set and frozenset constants in one order. Return the files that
+    do not compile (templates and Python 2 leftovers some wheels ship: never imported)."""
+    sources = sorted(str(p) for p in (venv / "lib").rglob("*.py") if p.is_file() and not p.is_symlink())
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    failed = []
+    with tempfile.TemporaryDirectory() as shares:
+        workers = []
+        for number in range(COMPILE_SHARES):
+            share = Path(shares) / str(number)
+            share.write_text("\n".join(sources[number::COMPILE_SHARES]))
+            workers.append(subprocess.Popen([sys.executable, "-c", COMPILE_WORKER, str(venv), final, str(share)],
+                                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for worker in workers:
+            out, err = worker.communicate()
+            if worker.returncode:
+                sys.exit(f"finalize: byte-compiling failed:\n{err[-2000:]}")
+            failed += out.split()
+    return sorted(failed)
+
+
 def main() -> None:
     venv, final, config_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     config = json.loads(config_path.read_text())
@@ -98,15 +140,18 @@ def main() -> None:
         script.unlink()
     # Python 3.13's venv writes a .gitignore ("*") at its root: nothing for a package to ship.
     (venv / ".gitignore").unlink(missing_ok=True)
-    # Some wheels ship byte-code of their own (numpy): postinst compiles everything on the
-    # target, so none is shipped; fix_records drops the rows.
+    # Some wheels ship byte-code of their own (numpy), compiled elsewhere and recorded in
+    # RECORD: it goes, and compile_bytecode makes all of it here; fix_records drops the rows.
     for cache in sorted(venv.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
     build, target = str(venv).encode(), final.encode()
     etc = package_root / "etc"
     changed = replace_build_path([venv, *([etc] if etc.exists() else [])], build, target)
     fix_records(site_packages)
-    print(f"finalize: {len(changed)} files moved to {final}")
+    failed = compile_bytecode(venv, final)
+    print(f"finalize: {len(changed)} files moved to {final}; byte-compiled "
+          f"({len(failed)} files are not valid Python {sys.version_info.major}.{sys.version_info.minor}"
+          f"{': ' + ', '.join(failed[:5]) if failed else ''})")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """stackdeb package on the mini project: real dh-virtualenv builds in the suite's chroot."""
 
+import io
 import json
 import re
 import socket
 import subprocess
+import tarfile
 
 import pytest
 
@@ -44,9 +46,14 @@ def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundl
                  "./etc/alpha/uwsgi/alpha-api.ini", "/systemd/system/alpha-api.service",
                  "./opt/venvs/alpha/lib/python3.11/site-packages/libthree/__init__.py"):
         assert path in listing, path
-    assert "__pycache__" not in listing and "/bin/pip" not in listing
+    assert "/bin/pip" not in listing
     extracted = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
-    assert b"/build/" not in extracted          # no build path anywhere in the payload
+    assert b"/build/" not in extracted          # no build path anywhere in the payload, byte-code included
+    # byte-code built with the package: checked-hash (flags 0b11), so no timestamp in it
+    with tarfile.open(fileobj=io.BytesIO(extracted)) as payload:
+        pyc = payload.extractfile("./opt/venvs/alpha/lib/python3.11/site-packages/libthree/__pycache__/"
+                                  "__init__.cpython-311.pyc").read()
+    assert int.from_bytes(pyc[4:8], "little") == 0b11
     assert manifest["lintian"] == "clean"
     assert "\nE: " not in "\n" + (out / "lintian.txt").read_text()
 

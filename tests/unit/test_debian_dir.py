@@ -81,7 +81,7 @@ def test_the_source_tree_has_everything_debhelper_needs(tmp_path):
     src = render_source_tree(CATALOG.get("keystone"), TARGET, tmp_path)
     debian = src / "debian"
     for name in ("control", "changelog", "rules", "copyright", "source/format", "venv-keystone.postinst",
-                 "venv-keystone.prerm", "venv-keystone.postrm", "venv-keystone.links",
+                 "venv-keystone.postrm", "venv-keystone.links",
                  "venv-keystone.keystone-api.service", "venv-keystone.lintian-overrides",
                  "venv-keystone.logrotate", "stackdeb/requirements.txt", "stackdeb/uv-pip",
                  "stackdeb/finalize.py", "stackdeb/finalize.json"):
