@@ -155,6 +155,11 @@ def render_source_tree(service: Service, target: PackageTarget, dest: Path) -> P
         f"opt/venvs/{service.name}/bin/{script} usr/bin/{script}\n" for script in service.console_scripts))
     for unit, text in units.items():
         _write(debian / f"{pkg}.{unit}.service", text)
+    for script in service.console_scripts:
+        _write(debian / f"stackdeb/man/{script}.1", render(
+            "manpage", title=script.upper(), script=script, package=pkg, service=service.name,
+            distribution=service.distribution, version=target.upstream_version, release=target.release))
+    _write(debian / f"{pkg}.manpages", "".join(f"debian/stackdeb/man/{s}.1\n" for s in service.console_scripts))
     _write(debian / "stackdeb/requirements.txt", target.requirements)
     _write(debian / "stackdeb/finalize.json", json.dumps(finalize_config(service), indent=2, sort_keys=True))
     shutil.copy(TEMPLATES / "finalize.py", debian / "stackdeb/finalize.py")

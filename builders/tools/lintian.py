@@ -1,6 +1,6 @@
 """lintian, run inside the target suite's chroot so the suite's own rules apply."""
 
-LINTIAN_ARGS = "--fail-on error --no-tag-display-limit --display-level '>=warning'"
+LINTIAN_ARGS = "--fail-on error --tag-display-limit 0 --display-level '>=warning'"
 
 
 def command(debs: str, report: str) -> str:

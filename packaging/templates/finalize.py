@@ -8,7 +8,8 @@ directories give bit-identical packages:
   3. replace the build path with the final one in pyvenv.cfg and any text file that still
      holds it, then correct the RECORD rows of files that changed;
   4. byte-compile the venv (checked-hash .pyc, no timestamps, the final paths inside), so
-     that installing needs no compiling: on a slow machine that was most of the install.
+     that installing needs no compiling: on a slow machine that was most of the install;
+  5. clear the executable bit of files that are neither scripts nor binaries.
 Usage: finalize.py VENV_BUILD VENV_FINAL CONFIG.json
 """
 
@@ -123,6 +124,21 @@ def compile_bytecode(venv: Path, final: str) -> list[str]:
     return sorted(failed)
 
 
+def drop_stray_exec_bits(lib: Path) -> int:
+    """Clear the executable bits of files that are neither scripts nor binaries (test modules
+    and data files some wheels mark executable): nothing can run them."""
+    cleared = 0
+    for path in sorted(lib.rglob("*")):
+        if path.is_symlink() or not path.is_file() or not path.stat().st_mode & 0o111:
+            continue
+        with path.open("rb") as file:
+            head = file.read(4)
+        if not head.startswith(b"#!") and head != b"\x7fELF":
+            path.chmod(path.stat().st_mode & ~0o111)
+            cleared += 1
+    return cleared
+
+
 def main() -> None:
     venv, final, config_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     config = json.loads(config_path.read_text())
@@ -148,8 +164,9 @@ def main() -> None:
     etc = package_root / "etc"
     changed = replace_build_path([venv, *([etc] if etc.exists() else [])], build, target)
     fix_records(site_packages)
+    cleared = drop_stray_exec_bits(venv / "lib")
     failed = compile_bytecode(venv, final)
-    print(f"finalize: {len(changed)} files moved to {final}; byte-compiled "
+    print(f"finalize: {len(changed)} files moved to {final}; {cleared} not executable; byte-compiled "
           f"({len(failed)} files are not valid Python {sys.version_info.major}.{sys.version_info.minor}"
           f"{': ' + ', '.join(failed[:5]) if failed else ''})")
 
