@@ -4,11 +4,9 @@ Each tool has its own small module beside this one that builds its command lines
 of stackdeb never assembles a command line itself.
 """
 
-import ctypes
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +26,7 @@ INSTALL_HINTS = {
     "git": "apt-get install git",
     "apt-get": "run on a Debian system",
     "unshare": "apt-get install util-linux",
+    "setpriv": "apt-get install util-linux",
     "mmdebstrap": "apt-get install mmdebstrap",
     "lintian": "apt-get install lintian",
     "diffoscope": "apt-get install diffoscope",
@@ -72,7 +71,6 @@ def run(
     action: str | None = None,
     log_file: Path | None = None,
     secrets: tuple[str, ...] = (),
-    die_with_parent: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run `tool args`; on failure raise an error naming the tool, the input and the fix.
 
@@ -81,25 +79,23 @@ def run(
     In `env`, a value of None removes that variable. `action` names the failure when the
     tool is only a vehicle ("building venv-nova" rather than "unshare"). With `log_file`,
     all output goes there instead (long, chatty tools) and its tail is shown on failure.
-    Arguments equal to one of `secrets` are logged as '***'. With `die_with_parent`, the tool
-    is killed when stackdeb dies (a killed stage must not leave a build writing on).
+    Arguments equal to one of `secrets` are logged as '***'.
     """
     argv = [find(tool), *args]
     shown = ["***" if a in secrets else a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
     log.info("$ " + shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
-    preexec = _kill_me_with_my_parent if die_with_parent else None
     if log_file:
         log.info(f"  (output in {log_file})")
         with open(log_file, "w") as out:
             result = subprocess.run(argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, preexec_fn=preexec)
+                                    stdout=out, stderr=subprocess.STDOUT)
         result.stderr = log_file.read_text(errors="replace")
     else:
         result = subprocess.run(
             argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE, preexec_fn=preexec,
+            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE,
         )
     if result.returncode not in ok_codes:
         tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
@@ -109,11 +105,3 @@ def run(
             f"{action or tool} failed (exit {result.returncode}) on {what}:\n{tail}", hint=fix
         )
     return result
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def _kill_me_with_my_parent() -> None:
-    """In the forked child: the kernel sends SIGKILL when stackdeb exits, even by SIGKILL."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
