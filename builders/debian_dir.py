@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import textwrap
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -88,9 +89,11 @@ def changelog(service: Service, target: PackageTarget) -> str:
                   distributions=target.suite.codename, urgency="medium", author=MAINTAINER,
                   date=formatdate(target.source_date_epoch, localtime=False, usegmt=False))
     log.add_change("")
-    log.add_change(f"  * {service.distribution} {target.upstream_version} for OpenStack "
-                   f"{target.release} on {target.suite.codename}, from lock generation "
-                   f"{target.lock_generation}.")
+    entry = (f"{service.distribution} {target.upstream_version} for OpenStack {target.release} "
+             f"on {target.suite.codename}, from lock generation {target.lock_generation}.")
+    # policy's 80 columns: long distribution names would overflow one line
+    for number, line in enumerate(textwrap.wrap(entry, 76)):
+        log.add_change(f"  {'*' if number == 0 else ' '} {line}")
     log.add_change("")
     return str(log)
 

@@ -104,3 +104,10 @@ def test_a_catalog_revision_must_be_a_positive_integer(tmp_path):
                     "  user: d\n  revision: 0\n")
     with pytest.raises(StackdebError, match="field 'revision'"):
         load_catalog(path)
+
+
+def test_changelog_lines_fit_policy_width():
+    from builders.debian_dir import changelog
+    text = changelog(CATALOG.get("placement"), TARGET)     # openstack-placement: a long name
+    changes = [line for line in text.splitlines() if line.startswith("  ")]    # not the trailer
+    assert "openstack-placement" in text and changes and max(map(len, changes)) <= 80
