@@ -173,5 +173,7 @@ def render_source_tree(service: Service, target: PackageTarget, dest: Path) -> P
 
 
 def templates_digest() -> dict[str, str]:
+    """The templates and the code that renders them: a change to either rebuilds."""
     from builders.manifest import sha256_file
-    return {p.name: sha256_file(p) for p in sorted(TEMPLATES.iterdir()) if p.is_file()}
+    digests = {p.name: sha256_file(p) for p in sorted(TEMPLATES.iterdir()) if p.is_file()}
+    return digests | {"debian_dir.py": sha256_file(Path(__file__))}
