@@ -1,6 +1,6 @@
 """The test cluster: time from publish to verdict for a layout, per phase, and each VM's memory.
 
-    sudo .venv/bin/python bench/cluster.py [--layout minimal] [--last]
+    sudo .venv/bin/python bench/cluster.py [--layout minimal] [--release R --suite S] [--last]
 
 Uses the machine's own build directory (packages built, images built, as bootstrap.sh and the
 pipeline leave them). It publishes what is built (a no-op when it is already live), then runs
@@ -27,16 +27,19 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layout", default="minimal")
+    parser.add_argument("--release", help="the target (default: the project's default target)")
+    parser.add_argument("--suite")
     parser.add_argument("--last", action="store_true", help="run nothing: the figures of the last run")
     args = parser.parse_args()
+    target = [*(["--release", args.release] if args.release else []), *(["--suite", args.suite] if args.suite else [])]
     started = time.monotonic()
     if not args.last:
-        published = run("publish")
+        published = run("publish", *target)
         if published.returncode:
             sys.exit(f"stackdeb publish failed:\n{published.stderr[-2000:]}")
         print(f"{'publish':12} {time.monotonic() - started:8.1f} s")
-        run("cluster", "--layout", args.layout)
-    report = json.loads(run("cluster", "--report").stdout)
+        run("cluster", "--layout", args.layout, *target)
+    report = json.loads(run("cluster", "--report", *target).stdout)
     verdict = json.loads(Path(report["verdict"]).read_text())
     total = (time.monotonic() - started if not args.last else
              sum(p["seconds"] for p in verdict["phases"]))

@@ -461,7 +461,7 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
     areas = {recipes[s]["smoke"]["tempest"]: s for s in live if recipes[s].get("smoke", {}).get("tempest")}
     if areas:
         conf = smoke.tempest_conf(ctx.identity_url, ctx.passwords.get("admin"), deployed, configure.REGION,
-                                  run.dir / "tempest" / "logs")
+                                  run.dir / "tempest" / "logs", sorted(areas))
         results, tempest_log = smoke.run_tempest(run.dir / "tempest", conf, sorted(areas), areas,
                                                  network.run_prefix())
         run.tests += results

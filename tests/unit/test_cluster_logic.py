@@ -170,6 +170,9 @@ def test_tempest_config_marks_only_deployed_services_available():
                               "RegionOne", PROJECT_DIR)
     assert "glance = true" in conf and "nova = false" in conf and "neutron = false" in conf
     assert "swift = false" in conf and "uri_v3 = http://10.77.0.11:5000/v3" in conf
+    assert "create_isolated_networks = false" in conf      # identity and image need no networks
+    assert "create_isolated_networks = true" in smoke.tempest_conf(
+        "http://10.77.0.11:5000/v3", "pw", [{"type": "network"}], "RegionOne", PROJECT_DIR, ["network"])
     assert smoke.tempest_regex(["image", "identity"]) == r"^tempest\.api\.(identity|image)\..*\[.*\bsmoke\b.*\]"
 
 
