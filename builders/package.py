@@ -2,7 +2,8 @@
 
 For each service: render debian/ from the catalog, then in an overlay of the target suite's
 build chroot, with no network, install the target's openstack-wheels package (the only
-source pip may use) and run dpkg-buildpackage; then lintian, inside the same chroot.
+source pip may use) and run dpkg-buildpackage. Then lintian judges the package (builders/lint)
+while, with --check-reproducible, a second build runs beside it on the other core.
 
     build/packages/<release>-<suite>/<service>/
         venv-<service>_<version>_amd64.deb, .buildinfo, .changes
@@ -11,6 +12,7 @@ source pip may use) and run dpkg-buildpackage; then lintian, inside the same chr
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,11 +24,11 @@ from builders.debdiff import deb_differences
 from builders.debian_dir import PackageTarget, render_source_tree, templates_digest
 from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
+from builders.lint import judge, lintian_summary
 from builders.manifest import read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing, scratch, using
 from builders.project import Project
 from builders.targets import Target, get_suite
-from builders.tools import lintian
 from builders.tools.namespace import Bind, run_in_chroot
 
 # Measured (docs/benchmarks.md): xz -0 is about ten times faster than the default xz -6
@@ -103,23 +105,17 @@ if ! dpkg-buildpackage -b -us -uc > ../build.log 2>&1; then
     tail -n 40 ../build.log >&2
     exit 1
 fi
-{lint}
 """
 
 
 def build_once(project: Project, chroot: Chroot, service: Service, target: PackageTarget,
-               bundle: Bundle, work: Path, lint: bool) -> Path:
+               bundle: Bundle, work: Path) -> Path:
     """Build the package in `work` (a fresh directory); return the .deb."""
     src = render_source_tree(service, target, work)
     # A build directory name of its own every time: reproducibility across paths is
     # exercised by every build, not only by the check.
     build_dir = f"/build/{work.name}"
-    lint_line = ""
-    if lint:
-        lint_line = (lintian.command("../*.deb", "../lintian.txt")
-                     + " || { cat ../lintian.txt >&2; echo 'lintian found errors' >&2; exit 1; }")
-    script = BUILD_SCRIPT.format(wheels_deb=bundle.deb.name, build_dir=build_dir, source=src.name,
-                                 lint=lint_line)
+    script = BUILD_SCRIPT.format(wheels_deb=bundle.deb.name, build_dir=build_dir, source=src.name)
     run_in_chroot(chroot.rootfs, chroot.scratch, script, network=False,
                   binds=[Bind(bundle.dir, "/stackdeb/bundle"), Bind(work, build_dir, read_only=False)],
                   what=f"{service.package_name} for {target.release}/{target.suite.codename}",
@@ -129,6 +125,22 @@ def build_once(project: Project, chroot: Chroot, service: Service, target: Packa
     if len(debs) != 1:
         raise StackdebError(f"the build of {service.package_name} produced {len(debs)} packages")
     return debs[0]
+
+
+def prove(project: Project, chroot: Chroot, service: Service, target: PackageTarget, bundle: Bundle,
+          deb: Path, work_dir: Path, lint: bool, reproducible: bool) -> None:
+    """lintian's verdict on `deb` and, with `reproducible`, a second build in another directory
+    to compare: side by side, since lintian keeps one core busy and the build the other."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        again = None
+        if reproducible:
+            (work_dir / "b").mkdir()
+            log.info(f"{service.package_name}: building again in another directory to compare")
+            again = pool.submit(build_once, project, chroot, service, target, bundle, work_dir / "b")
+        if lint:
+            judge(project, chroot, deb, deb.parent / "lintian.txt")
+        if again:
+            check_reproducible(deb, again.result())
 
 
 def check_reproducible(first: Path, second: Path) -> None:
@@ -179,14 +191,10 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
             work = work_dir / "a"
             work.mkdir()
             try:
-                deb = build_once(project, chroot, service, ptarget, bundle, work, lint)
+                deb = build_once(project, chroot, service, ptarget, bundle, work)
+                prove(project, chroot, service, ptarget, bundle, deb, work_dir, lint, reproducible)
             except StackdebError as error:
                 raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
-            if reproducible:
-                again = work_dir / "b"
-                again.mkdir()
-                log.info(f"{service.package_name}: building again in another directory to compare")
-                check_reproducible(deb, build_once(project, chroot, service, ptarget, bundle, again, False))
             write_json(work / "manifest.json", {
                 "service": service.name, "package": service.package_name,
                 "version": ptarget.package_version(service), "inputs_digest": digest,
@@ -249,24 +257,6 @@ def package_report(project: Project, release: str, suite: str, name: str) -> str
                       f"deb: {out / manifest['deb']}", f"sha256: {manifest['sha256']}",
                       f"reproducible: {checked}", f"lintian: {lint}",
                       f"network during build: {' '.join(manifest['network_interfaces'])} only"])
-
-
-def lintian_summary(report: Path) -> str:
-    """"0 errors, 0 warnings": what lintian said, told as it is."""
-    counts = {"errors": 0, "warnings": 0} | lintian_counts(report.read_text() if report.exists() else "")
-    return ", ".join(f"{count} {kind}" for kind, count in counts.items())
-
-
-def lintian_counts(report: str) -> dict[str, int]:
-    """Tags per severity in a lintian report (lines like `W: package: tag ...`)."""
-    names = {"E": "errors", "W": "warnings", "I": "info", "P": "pedantic", "X": "experimental",
-             "O": "overridden"}
-    counts: dict[str, int] = {}
-    for line in report.splitlines():
-        kind = names.get(line[:1]) if line[1:3] == ": " else None
-        if kind:
-            counts[kind] = counts.get(kind, 0) + 1
-    return counts
 
 
 def network_interfaces(work: Path) -> list[str]:

@@ -6,10 +6,12 @@ import re
 import socket
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from builders.chroot import build_chroot
+from builders.manifest import read_json, sha256_file
 from builders.project import Project
 from builders.targets import get_suite
 from builders.tools.namespace import run_in_chroot
@@ -58,6 +60,34 @@ def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundl
     assert manifest["lintian"] == "clean"
     # no error and no warning: what is real is fixed, the rest overridden with a reason
     assert not re.search(r"^[EW]: ", (out / "lintian.txt").read_text(), re.M)
+
+
+def kept_verdict(bundled, deb) -> Path:
+    """Where builders/lint keeps lintian's verdict on these bytes."""
+    verdicts = list((bundled.cache / "lintian/bookworm").glob(f"*/{sha256_file(deb)}.txt"))
+    assert len(verdicts) == 1, verdicts
+    return verdicts[0]
+
+
+def test_bytes_judged_before_are_not_judged_again_and_an_error_keeps_the_old_package(stackdeb, bundled):
+    assert stackdeb("package", "alpha")[0] == 0
+    out = out_dir(bundled, "alpha")
+    deb = out / read_json(out / "manifest.json")["deb"]
+    verdict = kept_verdict(bundled, deb)
+    assert verdict.read_text() == (out / "lintian.txt").read_text()
+    code, err = stackdeb("package", "alpha", "--force")      # the same inputs: the same bytes
+    assert code == 0 and "lintian judged these exact bytes before" in err, err
+    # a verdict with an error (as a stricter lintian would give) fails the build, and the
+    # package that was there stays
+    before = snapshot(out)
+    verdict.write_text(verdict.read_text() + "E: venv-alpha: interpreter-in-usr-local /usr/local/bin/python [x.py]\n")
+    try:
+        code, err = stackdeb("package", "alpha", "--force")
+    finally:
+        verdict.unlink()
+    assert code == 1 and "lintian found 1 errors in venv-alpha_" in err and "interpreter-in-usr-local" in err, err
+    assert "Traceback" not in err and snapshot(out) == before
+    assert "interpreter-in-usr-local" in (out.parent / "alpha.failed/lintian.txt").read_text()
 
 
 def test_the_build_namespace_cannot_reach_a_server_the_host_can(bundled):

@@ -6,7 +6,7 @@ import pytest
 from builders.catalog import load_catalog
 from builders.errors import StackdebError
 from builders.lock import service_builds
-from builders.package import lintian_counts
+from builders.lint import lintian_counts
 from builders.users import add_user, check_password, read_users
 from helpers import MINI_CATALOG
 from master.changes import deliverable_files, series_release_ids

@@ -1,0 +1,98 @@
+"""lintian's verdict on a built package, by the target suite's own lintian in its build chroot.
+
+A verdict is kept by the .deb's sha256 and the lintian version that gave it
+(<cache>/lintian/<suite>/<lintian version>/<sha256>.txt), so the same bytes are never judged
+twice: a forced rebuild of unchanged inputs, a reproducibility rebuild, a pipeline retried.
+"""
+
+import shutil
+from pathlib import Path
+
+from builders import log
+from builders.chroot import Chroot
+from builders.errors import StackdebError
+from builders.manifest import sha256_file
+from builders.outputs import make_durable
+from builders.project import Project
+from builders.tools import lintian
+from builders.tools.namespace import Bind, run_in_chroot
+
+ERROR_LINES_SHOWN = 15
+
+
+def judge(project: Project, chroot: Chroot, deb: Path, report: Path) -> dict[str, int]:
+    """Write lintian's report on `deb` to `report`; return the tags per severity. Errors are
+    raised, naming the first ones."""
+    kept = verdict_path(project, chroot, deb)
+    if kept.exists():
+        shutil.copyfile(kept, report)
+        log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
+    else:
+        _run(chroot, deb, report)
+        _keep(report, kept)
+    counts = lintian_counts(report.read_text(errors="replace"))
+    if counts.get("errors"):
+        errors = [line for line in report.read_text(errors="replace").splitlines() if line.startswith("E: ")]
+        raise StackdebError(f"lintian found {counts['errors']} errors in {deb.name}:\n  "
+                            + "\n  ".join(errors[:ERROR_LINES_SHOWN]),
+                            hint="fix the package, or override a tag with its reason in "
+                                 "packaging/templates/lintian-overrides")
+    return counts
+
+
+def verdict_path(project: Project, chroot: Chroot, deb: Path) -> Path:
+    version = installed_version(chroot.rootfs, "lintian") or "unknown"
+    return project.cache_dir / "lintian" / chroot.suite.codename / version / f"{sha256_file(deb)}.txt"
+
+
+def installed_version(rootfs: Path, package: str) -> str | None:
+    """The version of `package` in the chroot's dpkg database."""
+    status = (rootfs / "var/lib/dpkg/status").read_text(errors="replace")
+    for stanza in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Package") == package and "installed" in fields.get("Status", ""):
+            return fields.get("Version")
+    return None
+
+
+def _run(chroot: Chroot, deb: Path, report: Path) -> None:
+    """lintian in an overlay of the build chroot, no network; its exit status kept apart
+    from its tags, so that lintian failing is never read as a clean verdict."""
+    script = (f"{lintian.command(f'/judge/{deb.name}', '/judge/' + report.name)}; "
+              "echo $? > /judge/lintian.status\n")
+    run_in_chroot(chroot.rootfs, chroot.scratch, script, network=False,
+                  binds=[Bind(deb.parent, "/judge", read_only=False)],
+                  what=deb.name, action="lintian", fix="read the report beside the package")
+    status_file = deb.parent / "lintian.status"
+    status = status_file.read_text().strip()
+    status_file.unlink()
+    if status not in ("0", "1") or (status == "1" and not lintian_counts(report.read_text(errors="replace")).get("errors")):
+        tail = "\n".join(report.read_text(errors="replace").splitlines()[-ERROR_LINES_SHOWN:])
+        raise StackdebError(f"lintian did not finish on {deb.name} (exit {status}):\n{tail}",
+                            hint="read the report beside the package")
+
+
+def _keep(report: Path, kept: Path) -> None:
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_name(f".{kept.name}.partial")
+    shutil.copyfile(report, partial)
+    make_durable(partial.parent)
+    partial.replace(kept)
+
+
+def lintian_counts(report: str) -> dict[str, int]:
+    """Tags per severity in a lintian report (lines like `W: package: tag ...`)."""
+    names = {"E": "errors", "W": "warnings", "I": "info", "P": "pedantic", "X": "experimental",
+             "O": "overridden"}
+    counts: dict[str, int] = {}
+    for line in report.splitlines():
+        kind = names.get(line[:1]) if line[1:3] == ": " else None
+        if kind:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def lintian_summary(report: Path) -> str:
+    """"0 errors, 0 warnings": what lintian said, told as it is."""
+    counts = {"errors": 0, "warnings": 0} | lintian_counts(report.read_text() if report.exists() else "")
+    return ", ".join(f"{count} {kind}" for kind, count in counts.items())
