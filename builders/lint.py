@@ -56,20 +56,36 @@ def installed_version(rootfs: Path, package: str) -> str | None:
 
 
 def _run(chroot: Chroot, deb: Path, report: Path) -> None:
-    """lintian in an overlay of the build chroot, no network; its exit status kept apart
-    from its tags, so that lintian failing is never read as a clean verdict."""
-    script = (f"{lintian.command(f'/judge/{deb.name}', '/judge/' + report.name)}; "
-              "echo $? > /judge/lintian.status\n")
-    run_in_chroot(chroot.rootfs, chroot.scratch, script, network=False,
+    """lintian in an overlay of the build chroot, no network, in two processes that share the
+    checks (tools/lintian.SHARES); their exit statuses are kept apart from their tags, so that
+    lintian failing is never read as a clean verdict."""
+    prefix = f"/judge/.{report.name}"
+    script = "".join(f"( {line} ) &\n" for line in lintian.shared_commands(f"/judge/{deb.name}", prefix))
+    run_in_chroot(chroot.rootfs, chroot.scratch, script + "wait\n", network=False,
                   binds=[Bind(deb.parent, "/judge", read_only=False)],
                   what=deb.name, action="lintian", fix="read the report beside the package")
-    status_file = deb.parent / "lintian.status"
-    status = status_file.read_text().strip()
-    status_file.unlink()
-    if status not in ("0", "1") or (status == "1" and not lintian_counts(report.read_text(errors="replace")).get("errors")):
-        tail = "\n".join(report.read_text(errors="replace").splitlines()[-ERROR_LINES_SHOWN:])
-        raise StackdebError(f"lintian did not finish on {deb.name} (exit {status}):\n{tail}",
-                            hint="read the report beside the package")
+    reports = []
+    for number in range(len(lintian.SHARES)):
+        part = deb.parent / f".{report.name}.{number}"
+        status_file = part.with_name(part.name + ".status")
+        text, status = part.read_text(errors="replace"), status_file.read_text().strip()
+        part.unlink()
+        status_file.unlink()
+        if status not in ("0", "1") or (status == "1" and not lintian_counts(text).get("errors")):
+            tail = "\n".join(text.splitlines()[-ERROR_LINES_SHOWN:])
+            raise StackdebError(f"lintian did not finish on {deb.name} (exit {status}):\n{tail}",
+                                hint="read the report beside the package")
+        reports.append(text)
+    report.write_text(merge_reports(reports))
+
+
+def merge_reports(reports: list[str]) -> str:
+    """One report from the shares': their tags, by severity, then lintian's other lines once."""
+    order = "EWIPXON"
+    lines = {line for text in reports for line in text.splitlines() if line}
+    tags = sorted((line for line in lines if line[1:3] == ": " and line[0] in order),
+                  key=lambda line: (order.index(line[0]), line))
+    return "".join(f"{line}\n" for line in sorted(lines - set(tags)) + tags)
 
 
 def _keep(report: Path, kept: Path) -> None:

@@ -142,3 +142,11 @@ def test_a_lock_change_moves_only_the_services_whose_closure_changed():
     tools_changed = service_builds(manifest, old, {"alpha": ["a==2", "lib==1"], "beta": old["beta"]},
                                    ["uv==2"], 5, 300)
     assert {s["generation"] for s in tools_changed.values()} == {5}
+
+
+def test_lintian_shares_merge_into_one_report_with_each_line_once():
+    from builders.lint import merge_reports
+    first = "running with root privileges is not recommended!\nW: p: b-tag [x]\n"
+    second = "running with root privileges is not recommended!\nE: p: a-tag [y]\nW: p: a-tag [z]\n"
+    assert merge_reports([first, second]) == ("running with root privileges is not recommended!\n"
+                                              "E: p: a-tag [y]\nW: p: a-tag [z]\nW: p: b-tag [x]\n")
