@@ -124,12 +124,12 @@ def compile_bytecode(venv: Path, final: str) -> list[str]:
     return sorted(failed)
 
 
-def drop_stray_exec_bits(lib: Path) -> int:
-    """Clear the executable bits of files that are neither scripts nor binaries (test modules
-    and data files some wheels mark executable): nothing can run them."""
+def drop_stray_exec_bits(venv: Path) -> int:
+    """Clear the executable bits of files outside bin/ that are neither scripts nor binaries
+    (test modules, completion files some wheels mark executable): nothing can run them."""
     cleared = 0
-    for path in sorted(lib.rglob("*")):
-        if path.is_symlink() or not path.is_file() or not path.stat().st_mode & 0o111:
+    for path in sorted(venv.rglob("*")):
+        if path.parent == venv / "bin" or path.is_symlink() or not path.is_file() or not path.stat().st_mode & 0o111:
             continue
         with path.open("rb") as file:
             head = file.read(4)
@@ -164,7 +164,7 @@ def main() -> None:
     etc = package_root / "etc"
     changed = replace_build_path([venv, *([etc] if etc.exists() else [])], build, target)
     fix_records(site_packages)
-    cleared = drop_stray_exec_bits(venv / "lib")
+    cleared = drop_stray_exec_bits(venv)
     failed = compile_bytecode(venv, final)
     print(f"finalize: {len(changed)} files moved to {final}; {cleared} not executable; byte-compiled "
           f"({len(failed)} files are not valid Python {sys.version_info.major}.{sys.version_info.minor}"
