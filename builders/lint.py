@@ -5,6 +5,7 @@ A verdict is kept by the .deb's sha256 and the lintian version that gave it
 twice: a forced rebuild of unchanged inputs, a reproducibility rebuild, a pipeline retried.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from builders import log
 from builders.chroot import Chroot
 from builders.errors import StackdebError
 from builders.manifest import sha256_file
-from builders.outputs import make_durable
+from builders.outputs import fsync_directory
 from builders.project import Project
 from builders.tools import lintian
 from builders.tools.namespace import Bind, run_in_chroot
@@ -92,8 +93,10 @@ def _keep(report: Path, kept: Path) -> None:
     kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_name(f".{kept.name}.partial")
     shutil.copyfile(report, partial)
-    make_durable(partial.parent)
+    with partial.open("rb") as written:
+        os.fsync(written.fileno())
     partial.replace(kept)
+    fsync_directory(kept.parent)
 
 
 def lintian_counts(report: str) -> dict[str, int]:
