@@ -204,8 +204,9 @@ def write_service_requirements(wheelhouse: Path, target: LockedTarget, artifacts
         (folder / f"{service}.txt").write_text(text)
 
 
-def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact],
-                       inputs_digest: str) -> None:
+def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact]) -> None:
+    """The wheelhouse the .deb ships: its bytes follow from the lock alone, as its version does
+    (the lock generation). What the build was made from goes in the build record beside it."""
     wheels = wheelhouse / "wheels"
     wheels.mkdir(parents=True)
     for art in artifacts:
@@ -214,7 +215,7 @@ def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[A
     write_service_requirements(wheelhouse, target, artifacts)
     write_json(wheelhouse / "manifest.json", {
         "release": target.release, "suite": target.suite.codename, "python": target.suite.python,
-        "lock_generation": target.manifest.get("generation"), "inputs_digest": inputs_digest,
+        "lock_generation": target.manifest.get("generation"),
         "artifacts": [{"name": a.name, "version": a.version, "filename": a.filename,
                        "sha256": a.sha256, "origin": a.origin, "source_sha256": a.source_sha256}
                       for a in artifacts],
@@ -222,16 +223,23 @@ def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[A
 
 
 def bundle_inputs_digest(target: LockedTarget, catalog: Catalog) -> str:
+    """What the bundle is made from: the lock, and from the catalog only which distribution
+    each service is (the bundle must hold its wheel); a packaging revision changes no wheel."""
     return sha256_json({
         "format": FORMAT, "lock": target.manifest.get("outputs"), "suite": target.suite.codename,
         "generation": target.manifest.get("generation"),
-        "catalog": sha256_file(catalog.path),
+        "services": {service.name: service.distribution for service in catalog},
     })
+
+
+def built_from(bundle_dir: Path) -> str | None:
+    """The inputs digest in the bundle's build record."""
+    return (read_json(bundle_dir / "manifest.json") or {}).get("inputs_digest")
 
 
 def is_up_to_date(current: Path, digest: str) -> bool:
     manifest = read_json(current / "wheelhouse" / "manifest.json")
-    if not manifest or manifest.get("inputs_digest") != digest:
+    if not manifest or built_from(current) != digest:
         return False
     wheels = current / "wheelhouse" / "wheels"
     return (all((wheels / a["filename"]).is_file() for a in manifest["artifacts"])
@@ -255,7 +263,7 @@ def build_bundle(project: Project, release: str, suite: str, *, index_url: str |
     check_service_wheels(catalog, target.manifest["services"], artifacts)
     link.parent.mkdir(parents=True, exist_ok=True)
     with replacing(link) as work:
-        lay_out_wheelhouse(work / "wheelhouse", target, artifacts, digest)
+        lay_out_wheelhouse(work / "wheelhouse", target, artifacts)
         deb = build_wheels_deb(work / "wheelhouse", work, target)
         # the build record publish checks the package against
         write_json(work / "manifest.json", {"deb": deb.name, "sha256": sha256_file(deb),

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from builders import log
-from builders.bundle import LockedTarget, bundle_inputs_digest, find_lock
+from builders.bundle import LockedTarget, built_from, bundle_inputs_digest, find_lock
 from builders.catalog import Service
 from builders.chroot import Chroot, build_chroot
 from builders.debdiff import deb_differences
@@ -46,7 +46,7 @@ class Bundle:
         if not self.manifest:
             raise StackdebError(f"there is no bundle for {label}",
                                 hint=f"run: stackdeb bundle --release {target.release} --suite {target.suite.codename}")
-        if self.manifest.get("inputs_digest") != bundle_inputs_digest(target, project.catalog()):
+        if built_from(self.dir) != bundle_inputs_digest(target, project.catalog()):
             raise StackdebError(f"the bundle for {label} is older than its lock or the catalog",
                                 hint=f"run: stackdeb bundle --release {target.release} --suite {target.suite.codename}")
         debs = list(self.dir.glob("openstack-wheels-*.deb"))

@@ -65,6 +65,13 @@ def test_a_second_run_does_nothing_and_a_rebuild_is_bit_identical(stackdeb, lock
     assert code == 0, err
     assert "compiling" not in err          # the compiled wheel came from the cache
     assert deb_of(locked).read_bytes() == first
+    # a packaging revision changes no wheel: the bundle stays, and its bytes follow the lock
+    # alone (its version is the lock generation), never the catalog file
+    catalog = locked.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace("  user: alpha\n", "  user: alpha\n  revision: 2\n"))
+    code, err = bundle(stackdeb, locked)
+    assert code == 0 and "up to date (lock unchanged): nothing to do" in err, err
+    assert bundle(stackdeb, locked, "--force")[0] == 0 and deb_of(locked).read_bytes() == first
 
 
 def test_install_a_service_from_the_bundle_with_no_network(locked, stackdeb, tmp_path):
