@@ -26,7 +26,6 @@ INSTALL_HINTS = {
     "git": "apt-get install git",
     "apt-get": "run on a Debian system",
     "unshare": "apt-get install util-linux",
-    "setpriv": "apt-get install util-linux",
     "mmdebstrap": "apt-get install mmdebstrap",
     "lintian": "apt-get install lintian",
     "diffoscope": "apt-get install diffoscope",
@@ -58,6 +57,14 @@ def find(tool: str) -> str:
     return found
 
 
+def dies_with_stackdeb(argv: list[str]) -> list[str]:
+    """`argv` under setpriv, which has the kernel kill it when stackdeb dies, even by SIGKILL:
+    a killed stage must not leave a build writing on into what the next run cleans up.
+    (setpriv is in util-linux, which every Debian system has; without it, as it was.)"""
+    setpriv = shutil.which("setpriv", path=os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/bin")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
 def run(
     tool: str,
     args: list[str],
@@ -81,7 +88,7 @@ def run(
     all output goes there instead (long, chatty tools) and its tail is shown on failure.
     Arguments equal to one of `secrets` are logged as '***'.
     """
-    argv = [find(tool), *args]
+    argv = dies_with_stackdeb([find(tool), *args])
     shown = ["***" if a in secrets else a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
     log.info("$ " + shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}

@@ -56,12 +56,12 @@ def run_in_chroot(rootfs: Path, scratch_parent: Path, script: str, *, binds: lis
         outer = _setup(rootfs, upper, work, merged, binds) + [
             f"exec chroot {shlex.quote(str(merged))} /usr/bin/env -i {CLEAN_ENV} "
             "sh -e /.stackdeb/script.sh"]
-        # A killed stackdeb must not leave a build writing on: setpriv has the kernel kill
-        # unshare when its parent dies, and --kill-child takes the pid namespace with it.
+        # A killed stackdeb must not leave a build writing on: unshare dies with it
+        # (tools.dies_with_stackdeb), and --kill-child takes the pid namespace along.
         flags = ["--mount", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--propagation", "private"]
         if not network:
             flags.append("--net")
-        result = tools.run("setpriv", ["--pdeathsig", "KILL", "--", tools.find("unshare"), *flags,
-                                       "sh", "-ec", "\n".join(outer)], what=what, fix=fix, action=action)
+        result = tools.run("unshare", [*flags, "sh", "-ec", "\n".join(outer)], what=what, fix=fix,
+                           action=action)
         return result.stdout
 
