@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from builders.chroot import build_chroot  # noqa: E402
-from builders.lint import _run as shared_run  # noqa: E402
+from builders.lint import run_shares as shared_run  # noqa: E402
 from builders.lint import lintian_counts  # noqa: E402
 from builders.project import Project  # noqa: E402
 from builders.targets import Target, get_suite  # noqa: E402

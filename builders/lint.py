@@ -29,11 +29,12 @@ def judge(project: Project, chroot: Chroot, deb: Path, report: Path) -> dict[str
         shutil.copyfile(kept, report)
         log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
     else:
-        _run(chroot, deb, report)
+        run_shares(chroot, deb, report)
         _keep(report, kept)
-    counts = lintian_counts(report.read_text(errors="replace"))
+    text = report.read_text(errors="replace")
+    counts = lintian_counts(text)
     if counts.get("errors"):
-        errors = [line for line in report.read_text(errors="replace").splitlines() if line.startswith("E: ")]
+        errors = [line for line in text.splitlines() if line.startswith("E: ")]
         raise StackdebError(f"lintian found {counts['errors']} errors in {deb.name}:\n  "
                             + "\n  ".join(errors[:ERROR_LINES_SHOWN]),
                             hint="fix the package, or override a tag with its reason in "
@@ -56,7 +57,7 @@ def installed_version(rootfs: Path, package: str) -> str | None:
     return None
 
 
-def _run(chroot: Chroot, deb: Path, report: Path) -> None:
+def run_shares(chroot: Chroot, deb: Path, report: Path) -> None:
     """lintian in an overlay of the build chroot, no network, in two processes that share the
     checks (tools/lintian.SHARES); their exit statuses are kept apart from their tags, so that
     lintian failing is never read as a clean verdict."""
