@@ -14,7 +14,7 @@ snapshot): build beside, make durable, switch in one step.
 
 Writers of the same outputs take turns (an exclusive lock beside `out`). Readers hold a
 shared lock, and a writer's swap waits until they are done, so a stage never sees another
-pull its inputs out from under it. Whatever a killed writer left (`.<name>.new-*`,
+pull its inputs out from under it; a reader arriving while a writer works waits for it. Whatever a killed writer left (`.<name>.new-*`,
 `.<name>.old-*`) is removed by the next writer, under the writers' lock.
 """
 
@@ -39,12 +39,23 @@ def _lock_path(out: Path, kind: str) -> Path:
     return out.with_name(f".{out.name}.{kind}.lock")
 
 
+# what a run that has to wait is waiting for, by the lock it wants
+_WAITING_FOR = {"use": "the stages reading it finish", "write": "the run replacing it finishes"}
+
+
 @contextmanager
-def _flock(path: Path, mode: int):
+def _flock(out: Path, kind: str, mode: int):
+    """Hold the `kind` lock of `out` (released when the holder exits or dies); say so when that
+    means waiting for another run, so that a stage that seems stuck tells what it waits for."""
+    path = _lock_path(out, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, mode)        # released when the holder exits or dies
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info(f"{out} is in use: waiting until {_WAITING_FOR[kind]}")
+            fcntl.flock(fd, mode)
         yield
     finally:
         os.close(fd)
@@ -52,8 +63,12 @@ def _flock(path: Path, mode: int):
 
 @contextmanager
 def using(out: Path):
-    """Hold `out` for reading: no writer swaps it until the block ends."""
-    with _flock(_lock_path(out, "use"), fcntl.LOCK_SH):
+    """Hold `out` for reading: no writer swaps it until the block ends. A run replacing it at
+    that moment is let finish first, so that the reader takes the newest whole outputs
+    (a package build started during its bundle's rebuild builds from the new bundle)."""
+    with _flock(out, "write", fcntl.LOCK_SH):
+        pass
+    with _flock(out, "use", fcntl.LOCK_SH):
         yield out
 
 
@@ -61,14 +76,14 @@ def using(out: Path):
 def replacing(out: Path, mode: int = 0o755):
     """Yield an empty directory beside `out`; on a clean exit it becomes `out`, durably and in
     one step. On an error or an interrupt `out` is untouched and the staged files go."""
-    with _flock(_lock_path(out, "write"), fcntl.LOCK_EX):
+    with _flock(out, "write", fcntl.LOCK_EX):
         clean_leftovers(out)
         staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
         staged.chmod(mode)
         try:
             yield staged
             make_durable(staged)
-            with _flock(_lock_path(out, "use"), fcntl.LOCK_EX):
+            with _flock(out, "use", fcntl.LOCK_EX):
                 old = _switch(staged, out)
             if old is not None:
                 _remove(old)

@@ -1,9 +1,10 @@
-"""SIGKILL at 20 points spread over whole runs of the lock, bundle and package stages: each
+"""SIGKILL at 20 random points spread over whole runs of the lock, bundle and package stages: each
 stage's outputs are always the old ones or the new ones, whole (builders/outputs.py); no
 version is ever given to two different contents; the next run converges to the bytes of an
 uninterrupted run and leaves nothing behind. And two stages of one target run side by side."""
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 from builders.manifest import outputs_intact, read_json, sha256_file
 
 KILLS = 20
+# a new draw each run; a failure names its seed, and STACKDEB_KILL_SEED=<seed> repeats it
+SEED = int(os.environ.get("STACKDEB_KILL_SEED") or random.SystemRandom().randrange(2**32))
 
 
 def start(mini, *args) -> subprocess.Popen:
@@ -30,8 +33,17 @@ def finish(mini, *args) -> float:
 
 
 def kill_points(duration: float, last: float = 1.3) -> list[float]:
-    """From early in a run to after its end, so that both outcomes happen."""
-    return [duration * (0.05 + (last - 0.05) * i / (KILLS - 1)) for i in range(KILLS)]
+    """Random, from early in a run to after its end: one point drawn in each of KILLS equal
+    slices of that span, so that chance cannot put them all on one side of the switch."""
+    draw = random.Random(SEED)
+    width = (last - 0.02) / KILLS
+    return [duration * (0.02 + width * (i + draw.random())) for i in range(KILLS)]
+
+
+def test_kill_points_are_random_and_spread():
+    points = kill_points(10.0)
+    assert len(points) == KILLS and points == sorted(points) and len(set(points)) == KILLS
+    assert points[0] < 0.02 * 10 + 0.7 and points[-1] > 10.0, f"seed {SEED}: {points}"
 
 
 def killed_at(mini, delay: float, *args) -> None:
@@ -177,14 +189,39 @@ def test_a_killed_package_build_keeps_a_whole_package_and_converges(mini_project
     assert leftovers(out.parent) == []
 
 
-def test_a_bundle_and_a_package_build_of_one_target_run_side_by_side(mini_project):
+def test_a_package_build_started_first_holds_its_bundle_and_a_new_bundle_waits(mini_project):
     mini = mini_project
     finish(mini, "lock")
     finish(mini, "bundle")
+    before = bundle_state(mini)
     package = start(mini, "package", "alpha", "--no-lintian", "--force")
     time.sleep(1)
     bundle = start(mini, "bundle", "--force")
-    # the bundle's switch waits for the package build that reads it; neither fails
+    # the bundle's switch waits for the package build that reads it (or, on a machine so busy
+    # that the package build has not taken its bundle yet, the package build waits for the
+    # bundle); neither fails
     assert package.wait() == 0, package.stderr.read()
     assert bundle.wait() == 0, bundle.stderr.read()
-    bundle_state(mini)
+    said = bundle.stderr.read() + package.stderr.read()
+    assert "is in use: waiting until" in said, said
+    assert bundle_state(mini) == before          # same lock: the same bytes, whole
+
+
+def test_a_bundle_started_first_and_a_package_build_both_succeed(mini_project):
+    mini = mini_project
+    set_libone(mini, "1.0.0")
+    finish(mini, "lock")
+    finish(mini, "bundle")
+    set_libone(mini, "1.1.0")
+    finish(mini, "lock")                          # a new lock: the bundle replaces its wheels
+    bundle = start(mini, "bundle")
+    time.sleep(1)
+    package = start(mini, "package", "alpha", "--no-lintian", "--force")
+    assert bundle.wait() == 0, bundle.stderr.read()
+    assert package.wait() == 0, package.stderr.read()
+    said = package.stderr.read()
+    assert "bundles/2026.1-bookworm is in use: waiting until the run replacing it finishes" in said, said
+    assert bundle_state(mini)[0].endswith("+deb12.2_amd64.deb")     # the new lock's, whole
+    # the package build waited for the new bundle and was built against it
+    buildinfo = next((mini.build / "packages/2026.1-bookworm/alpha").glob("*.buildinfo")).read_text()
+    assert "openstack-wheels-2026.1 (= 2026.1+deb12.2)" in buildinfo, buildinfo
