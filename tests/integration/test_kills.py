@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from builders.manifest import outputs_intact, read_json, sha256_file
 
 KILLS = 20
@@ -30,6 +32,11 @@ def finish(mini, *args) -> float:
     process = start(mini, *args)
     assert process.wait() == 0, process.stderr.read()
     return time.monotonic() - started
+
+
+@pytest.fixture(autouse=True)
+def say_the_seed():
+    print(f"kill points drawn with STACKDEB_KILL_SEED={SEED}")     # shown with a failure
 
 
 def kill_points(duration: float, last: float = 1.3) -> list[float]:
