@@ -167,6 +167,16 @@ def write_settings(project: Project, basedir: Path, targets: list[Target], *, re
     return settings
 
 
+def _checked_settings(project: Project, basedir: Path):
+    """master.yaml as the master will read it: a wrong one is one line here, before anything starts."""
+    from master.settings import SettingsError, load_settings
+    try:
+        return load_settings(basedir, project.catalog())
+    except SettingsError as error:
+        raise StackdebError(str(error), hint="fix it (docs/buildbot.md), or move it away and run master start "
+                                             "again to write a new one") from None
+
+
 def start(project: Project, targets: list[Target], *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
           kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal") -> str:
@@ -180,7 +190,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
                        poll_interval=poll_interval, cluster_layout=cluster_layout)
-    settings = yaml.safe_load((basedir / "master.yaml").read_text())
+    settings = _checked_settings(project, basedir)
     users = basedir / "users"
     if not users.exists() or "admin" not in read_users(users):
         admin_password = secrets.token_urlsafe(16)
@@ -189,29 +199,29 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
         with os.fdopen(fd, "w") as out:
             out.write(admin_password + "\n")
     if not (basedir / "buildbot.tac").exists():
-        buildbot.create_master(basedir, PROJECT_DIR / "master.cfg", settings["database"])
-    worker = settings["workers"][0]
+        buildbot.create_master(basedir, PROJECT_DIR / "master.cfg", settings.database)
+    worker = settings.workers[0]
     worker_dir = basedir / "worker"
     if not (worker_dir / "buildbot.tac").exists():
-        port = settings["worker_port"].split(":")[1]
-        buildbot.create_worker(worker_dir, f"127.0.0.1:{port}", worker["name"], worker["password"])
+        port = settings.worker_port.split(":")[1]
+        buildbot.create_worker(worker_dir, f"127.0.0.1:{port}", worker.name, worker.password)
     log.info(f"starting the Buildbot master in {basedir}")
     buildbot.start_master(basedir)
-    buildbot.start_worker(worker_dir, worker.get("environment") or {})
-    url = settings["url"]
-    wait_for_worker(url, worker["name"])
+    buildbot.start_worker(worker_dir, worker.environment)
+    url = settings.url
+    wait_for_worker(url, worker.name)
     log.info(f"web UI: {url} (admin password in {basedir / 'admin-password'})")
     if kick_off:
         client = WebClient(url)
         client.login("admin", (basedir / "admin-password").read_text().strip())
-        target = settings["targets"][0]
+        target = settings.targets[0]
         status, body = client.call("forceschedulers/build", "force", builderid=None,
                                    reason="first build of the embedded master",
-                                   target=f"{target['release']}-{target['suite']}", services=[],
+                                   target=target.name, services=[],
                                    rebuild=False, publish=True)
         if status != 200:
             raise StackdebError(f"starting the first build failed (HTTP {status}): {body}")
-        log.info(f"started the pipeline for {target['release']}/{target['suite']}: follow it at "
+        log.info(f"started the pipeline for {target.release}/{target.suite}: follow it at "
                  f"{url}#/builders")
         if wait:
             follow_pipeline(client, body["result"][0])

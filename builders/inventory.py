@@ -269,9 +269,9 @@ def serve(db_path: Path, listen: str, trusted_specs: list[str], reader_specs: li
     host, _, port = listen.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise StackdebError(f"--listen {listen}: expected ADDRESS:PORT", hint="for example 127.0.0.1:8700")
+    trusted, readers = parse_networks(trusted_specs), parse_networks(reader_specs)   # before the database
     try:
-        server = make_server(Inventory(db_path), host or "127.0.0.1", int(port), parse_networks(trusted_specs),
-                             parse_networks(reader_specs))
+        server = make_server(Inventory(db_path), host or "127.0.0.1", int(port), trusted, readers)
     except OSError as exc:
         raise StackdebError(f"inventory: cannot listen on {listen}: {exc.strerror or exc}") from None
     log.info(f"inventory: listening on http://{listen}/v1/reports, trusting {', '.join(trusted_specs)}, "

@@ -8,9 +8,14 @@ A case file:
     file:    what the bad content replaces (or, with mode: append, is added to), relative to
              the case's directory: project/..., releases/..., requirements/..., or a new file
     content: the bad content
+    file_mode: its permissions, in octal (optional)
+    env:     environment variables set for the command (optional)
+    stdin:   what the command reads on its standard input (optional)
+    status:  the exit status (default 1; 2 for a usage error, which argparse reports)
     message: what stderr must say
 """
 
+import io
 import re
 from pathlib import Path
 
@@ -33,7 +38,7 @@ def index_options(command: list[str], mini) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_bad_input_gives_one_clear_message(case, stackdeb, mini_project, tmp_path):
+def test_bad_input_gives_one_clear_message(case, stackdeb, mini_project, tmp_path, monkeypatch, capfd):
     spec = yaml.safe_load(case.read_text())
     base = tmp_path
     for command in spec.get("before", []):
@@ -46,12 +51,20 @@ def test_bad_input_gives_one_clear_message(case, stackdeb, mini_project, tmp_pat
             target.write_text(target.read_text() + spec["content"])
         else:
             target.write_text(spec["content"])
+        if "file_mode" in spec:
+            target.chmod(int(str(spec["file_mode"]), 8))
     build = base / "build"
     before = snapshot(build) if build.exists() else {}
     command = [str(arg).replace("{base}", str(base)) for arg in spec["run"]]
-    code, err = stackdeb(*command, *index_options(command, mini_project))
-    assert code == 1, err
-    assert spec["message"] in err, err[-2000:]
+    for name, value in (spec.get("env") or {}).items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setattr("sys.stdin", io.StringIO(spec.get("stdin", "")))
+    try:
+        code, err = stackdeb(*command, *index_options(command, mini_project))
+    except SystemExit as usage:           # argparse ends a usage error this way
+        code, err = usage.code, capfd.readouterr().err
+    assert code == spec.get("status", 1), err
+    assert spec["message"].replace("{base}", str(base)) in err, err[-2000:]
     assert "Traceback" not in without_index_server_noise(err)
     after = snapshot(build) if build.exists() else {}
     changed = {k for k in set(before) | set(after)
