@@ -282,7 +282,8 @@ def test_anonymous_users_can_look_but_not_act(master):
 
 def test_each_role_may_do_exactly_what_the_docs_say(master):
     """anonymous: nothing; release-engineer: force, rebuild, stop (promote included); admin
-    alone: all of it and every other control action; both roles: the same as admin."""
+    alone: all of it and every other control action (cancelling requests, pausing workers,
+    enabling schedulers); both roles: the same as admin."""
     verdict = signed_verdict(master)
     worker = master.anonymous.get("workers")["workers"][0]["workerid"]
     quick = dict(builderid=None, reason="authz", target="2026.1-bookworm",
@@ -291,24 +292,31 @@ def test_each_role_may_do_exactly_what_the_docs_say(master):
     for name, (user, password) in (("admin alone", ADMIN_ALONE), ("both", BOTH_ROLES)):
         clients[name] = WebClient(master.url)
         clients[name].login(user, password)
+    scheduler = next(s["schedulerid"] for s in master.anonymous.get("schedulers")["schedulers"]
+                     if s["name"] == "build")
     expected = {"anonymous": {"force build": 403, "force promote": 403, "rebuild": 403, "stop": 403,
-                              "pause worker": 403, "unpause worker": 403},
+                              "cancel request": 403, "pause worker": 403, "unpause worker": 403,
+                              "enable scheduler": 403},
                 "release-engineer": {"force build": 200, "force promote": 200, "rebuild": 200, "stop": 200,
-                                     "pause worker": 403, "unpause worker": 403}}
+                                     "cancel request": 403, "pause worker": 403, "unpause worker": 403,
+                                     "enable scheduler": 403}}
     expected["admin alone"] = expected["both"] = dict.fromkeys(expected["anonymous"], 200)
     answers = {}
     for name, client in clients.items():
         master.wait_idle(master.counts()["pipeline"])
         answers[name] = {"force build": client.call("forceschedulers/build", "force", **quick)[0]}
         master.wait_idle(master.counts()["pipeline"])
-        last = master.builds("pipeline")[-1]["buildid"]      # a quick one: rebuilding it builds nothing
+        last = master.builds("pipeline")[-1]                 # a quick one: rebuilding it builds nothing
         actions = {"force promote": ("forceschedulers/promote", "force",
                                      dict(builderid=None, reason="authz", target="2026.1-bookworm",
                                           verdict=str(verdict))),
-                   "rebuild": (f"builds/{last}", "rebuild", {}),
-                   "stop": (f"builds/{last}", "stop", {}),
+                   "rebuild": (f"builds/{last['buildid']}", "rebuild", {}),
+                   "stop": (f"builds/{last['buildid']}", "stop", {}),
+                   # its request is done: cancelling it changes nothing, and is asked all the same
+                   "cancel request": (f"buildrequests/{last['buildrequestid']}", "cancel", {"reason": "authz"}),
                    "pause worker": (f"workers/{worker}", "pause", {"reason": "authz"}),
-                   "unpause worker": (f"workers/{worker}", "unpause", {})}
+                   "unpause worker": (f"workers/{worker}", "unpause", {}),
+                   "enable scheduler": (f"schedulers/{scheduler}", "enable", {"enabled": True})}
         answers[name].update({action: client.call(path, method, **params)[0]
                               for action, (path, method, params) in actions.items()})
     assert answers == expected
@@ -323,9 +331,11 @@ def test_no_log_page_or_readable_file_shows_a_secret(master):
     basedir = master.mini.build / "master"
     password = yaml.safe_load((basedir / "master.yaml").read_text())["workers"][0]["password"]
     secrets = (WORKER_SECRET, password)
-    admin = WebClient(master.url)
-    admin.login(*BOTH_ROLES)
-    for client in (master.anonymous, admin):
+    clients = [master.anonymous, master.engineer]
+    for user in (ADMIN_ALONE, BOTH_ROLES):
+        clients.append(WebClient(master.url))
+        clients[-1].login(*user)
+    for client in clients:
         builds = client.get("builds?property=*")["builds"]
         assert len(builds) > 10
         pages = [json.dumps(builds), json.dumps(client.get("workers")), json.dumps(client.get("changes"))]
@@ -344,7 +354,7 @@ def test_no_log_page_or_readable_file_shows_a_secret(master):
         mode = path.stat().st_mode
         text = path.read_bytes()
         for secret in secrets:
-            if path.name.startswith("twistd.log") or mode & 0o004:
+            if path.name.startswith("twistd.log") or mode & 0o044:      # others, or the group
                 assert secret.encode() not in text, f"{path} (mode {mode & 0o777:o}) holds a secret"
     assert (basedir / "master.yaml").stat().st_mode & 0o777 == 0o600
     assert (basedir / "worker/buildbot.tac").stat().st_mode & 0o777 == 0o600
