@@ -10,7 +10,10 @@
                                 conf or db
     <repo>/gnupg/               the signing key, created on first use ($STACKDEB_SIGNING_HOME
                                 points at an existing GnuPG home instead)
-    <repo>/history.json         every publish, promotion and rollback: who, when, what
+    <repo>/live/history.json    every publish, promotion, rollback and key rotation: who,
+                                when, what (inside the generation, so that it changes in the
+                                same rename as what it tells; <repo>/history.json before)
+    <repo>/live/signing.json    the signing key set, likewise (builders/signing.py)
 
 A publish copies the live generation (pool files hard-linked, the rest copied), adds the
 build set with reprepro, signs, verifies the signature, and only then replaces the `live`
@@ -43,12 +46,13 @@ from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
 from builders.outputs import fsync_directory, make_durable
-from builders.signing import KeySet, load_keys, next_keys, save_keys
+from builders.signing import STATE_FILE, KeySet, load_keys, next_keys, save_keys
 from builders.statuspage import write_status_page
 from builders.targets import Suite, Target, get_suite, get_target
 from builders.tools import gpg, reprepro
 
 KEEP_GENERATIONS = 5         # the newest generations, and for each target its newest states
+HISTORY_FILE = "history.json"
 KEYRING_PACKAGE = "stackdeb-archive-keyring"
 KEYRING_FILE = f"{KEYRING_PACKAGE}.gpg"
 
@@ -211,9 +215,13 @@ class Repository:
         for partial in self.generations_dir.glob("*.partial") if self.generations_dir.exists() else ():
             shutil.rmtree(partial, ignore_errors=True)
 
-    @property
-    def history_file(self) -> Path:
-        return self.root / "history.json"
+    def history(self) -> list[dict]:
+        """Every change so far, oldest first: the live generation's record (or, in a repository
+        an older stackdeb made, the one beside the generations)."""
+        for path in (self.live / HISTORY_FILE, self.root / HISTORY_FILE):
+            if path.is_file():
+                return json.loads(path.read_text())
+        return []
 
     @staticmethod
     def stamp(event: dict) -> dict:
@@ -221,15 +229,11 @@ class Repository:
         return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "by": os.environ.get("STACKDEB_USER") or getpass.getuser(), **event}
 
-    def record(self, event: dict) -> None:
-        entries = json.loads(self.history_file.read_text()) if self.history_file.exists() else []
-        entries.append(event if "at" in event else self.stamp(event))
-        write_json(self.history_file, entries)
-
 
 def signing_keys(repo: Repository) -> KeySet:
     """The key that signs and the keys the keyring publishes (builders/signing.py)."""
-    return load_keys(repo.root, repo.gnupg, configured=bool(os.environ.get("STACKDEB_SIGNING_HOME")))
+    state = repo.live if (repo.live / STATE_FILE).is_file() else repo.root     # root: an older stackdeb's
+    return load_keys(state, repo.gnupg, configured=bool(os.environ.get("STACKDEB_SIGNING_HOME")))
 
 
 def targets_state(base: Path) -> dict[str, dict]:
@@ -271,7 +275,7 @@ def _new_generation(repo: Repository, keys: KeySet, adding: Target | None = None
         for name in ("db", "dists"):
             if (source / name).exists():
                 shutil.copytree(source / name, work / name, symlinks=True)
-        for name in ("tested.json", "build-set.json"):
+        for name in ("tested.json", "build-set.json", STATE_FILE):
             if (source / name).exists():
                 shutil.copy(source / name, work / name)
         if (source / "pool").exists():
@@ -369,11 +373,12 @@ def _make_live(repo: Repository, work: Path, number: int, changed: list[Target],
                 and gpg.verify_detached(work / KEYRING_FILE, dist / "Release.gpg", dist / "Release")):
             raise StackdebError(f"the new {codename} InRelease does not verify with the archive key")
     write_json(work / "build-set.json", {"generation": number, "targets": targets})
-    write_status_page(work, number, repo.history_file, event, repo.gnupg)
+    history = [*repo.history(), event]
+    write_json(work / HISTORY_FILE, history)
+    write_status_page(work, number, history, repo.gnupg)
     make_durable(work)
     os.rename(work, repo.generation_dir(number))
     repo.switch_to(number)
-    repo.record(event)
     _prune(repo, keep)
 
 
@@ -504,12 +509,12 @@ def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
             raise StackdebError("the repository is empty: publish a build set first")
         keys = next_keys(signing_keys(repo), step, repo.gnupg)
         number, work, targets = _new_generation(repo, keys)
+        save_keys(work, keys)     # goes live with the generation signed by them
         if step != "switch":      # the keyring package changes with the keys it carries
             _include_keyring(repo, work, keys, targets)
         event = repo.stamp({"action": "rotate-key", "step": step, "generation": number,
                             "sign_with": keys.sign_with, "published": keys.published})
         _make_live(repo, work, number, targets, keys.sign_with, targets_state(work), event)
-        save_keys(repo.root, keys)
     log.info(f"key rotation, {step}: generation {number} is live, signed by {keys.sign_with[-16:]}, "
              f"keyring {keys.keyring_package_version}")
     return number
@@ -650,7 +655,7 @@ def status(root: Path, release: str, suite_name: str) -> str:
     for name in sorted(set(staged) | set(promoted)):
         mark = "" if staged.get(name) == promoted.get(name) else "   <- differs"
         lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{mark}")
-    history = json.loads(repo.history_file.read_text()) if repo.history_file.exists() else []
+    history = repo.history()
     mine = [e for e in history if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
     if mine:
         lines.append("history (newest last):")

@@ -1,7 +1,8 @@
 """The archive signing keys: which key signs, which keys the keyring publishes, and the
 rotation from one key to the next without breaking a single apt client.
 
-    <repo>/signing.json   {"sign_with": FPR, "published": [FPR, ...], "keyring_version": N}
+    <repo>/live/signing.json   {"sign_with": FPR, "published": [FPR, ...], "keyring_version": N}
+                               (in the generation these keys signed: it changes with it)
 
 Without the file, the one key in the signing home signs and is published (version 1). A
 rotation takes three steps, each landing as a repository generation of its own:
@@ -39,9 +40,10 @@ class KeySet:
         return f"{self.keyring_version}+{'.'.join(fpr[-8:].lower() for fpr in self.published)}"
 
 
-def load_keys(root: Path, home: Path, configured: bool) -> KeySet:
-    """The key set in force; creates the first key unless the signing home is the operator's."""
-    state = root / STATE_FILE
+def load_keys(directory: Path, home: Path, configured: bool) -> KeySet:
+    """The key set recorded in `directory` (the live generation); without a record, the home's
+    one key, created first unless the signing home is the operator's."""
+    state = directory / STATE_FILE
     if state.is_file():
         try:
             keys = KeySet(**json.loads(state.read_text()))
@@ -64,7 +66,9 @@ def load_keys(root: Path, home: Path, configured: bool) -> KeySet:
 
 def _check_expiry(home: Path, fingerprint: str) -> None:
     expires = gpg.expiry(home, fingerprint)
-    if expires is None:
+    if expires is None:           # an operator's key: allowed, but said
+        log.info(f"warning: the archive signing key {fingerprint[-16:]} never expires: a key that leaks "
+                 "stays trusted; give it an expiry date (docs/repository.md)")
         return
     left = expires - time.time()
     day = time.strftime("%Y-%m-%d", time.gmtime(expires))
@@ -76,8 +80,8 @@ def _check_expiry(home: Path, fingerprint: str) -> None:
                  "rotate it now (docs/repository.md)")
 
 
-def save_keys(root: Path, keys: KeySet) -> None:
-    write_json(root / STATE_FILE, asdict(keys))
+def save_keys(directory: Path, keys: KeySet) -> None:
+    write_json(directory / STATE_FILE, asdict(keys))
 
 
 def next_keys(keys: KeySet, step: str, home: Path) -> KeySet:

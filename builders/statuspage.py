@@ -81,7 +81,6 @@ def render(work: Path, number: int, history: list[dict], gnupg: Path) -> str:
     return "\n".join(parts)
 
 
-def write_status_page(work: Path, number: int, history_file: Path, event: dict, gnupg: Path) -> None:
-    """The page for generation `number`, counting `event` (the change being made) as done."""
-    history = json.loads(history_file.read_text()) if history_file.exists() else []
-    (work / PAGE).write_text(render(work, number, [*history, event], gnupg))
+def write_status_page(work: Path, number: int, history: list[dict], gnupg: Path) -> None:
+    """The page for generation `number`; `history` counts the change being made as done."""
+    (work / PAGE).write_text(render(work, number, history, gnupg))

@@ -72,7 +72,7 @@ def test_rollback_restores_the_previous_build_set(tmp_path, repo_root):
     assert live_packages(repo_root)["venv-alpha"] == version(2)
     assert rollback(repo_root, "2026.1", "bookworm") == 3
     assert live_packages(repo_root)["venv-alpha"] == version(1)
-    history = json.loads((repo_root / "history.json").read_text())
+    history = Repository(repo_root).history()
     assert [e["action"] for e in history] == ["publish", "publish", "rollback"]
     assert all(e["by"] and e["at"] for e in history)
     assert history[-1]["to"] == 1 and history[-1]["target"] == "2026.1-bookworm"
@@ -131,7 +131,7 @@ def test_promotion_needs_a_signed_passing_verdict(tmp_path, repo_root, verdicts)
     assert "venv-alpha" not in live_packages(repo_root, TESTED)
     assert promote(repo_root, "2026.1", "bookworm", passing, verdicts.keyring) == 2
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
-    last = json.loads((repo_root / "history.json").read_text())[-1]
+    last = Repository(repo_root).history()[-1]
     assert last["action"] == "promote" and last["build_set_generation"] == 1 and last["verdict"]["tests"] == 1
 
 
@@ -282,6 +282,61 @@ def test_sigkill_at_random_points_never_leaves_a_mixed_or_unsigned_repository(tm
     assert {"old", "new"} <= set(outcomes), outcomes
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-gamma", version(1))])
     assert not list(repo.generations_dir.glob("*.partial"))
+
+
+def test_a_key_rotation_killed_at_random_points_keeps_what_is_served_and_its_records_together(tmp_path, repo_root):
+    """rotate-key killed anywhere: the live generation, its history, its key set and the keyring
+    and signatures served always agree; the next step starts from whatever is live."""
+    from builders.repository import rotate_key, signing_keys
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    env = {**os.environ, "STACKDEB_REPO_DIR": str(repo_root)}
+    repo = Repository(repo_root)
+    rng = random.Random()
+    seed = rng.randrange(2**32)
+    rng.seed(seed)
+    started = time.monotonic()          # one whole step, to spread the kills over its duration
+    rotate_key(repo_root, "2026.1", "bookworm", "add")
+    duration = time.monotonic() - started
+    outcomes = []
+    for _ in range(20):
+        keys = signing_keys(repo)
+        step = ("add" if len(keys.published) == 1 else
+                "switch" if keys.sign_with == keys.published[0] else "retire")
+        live = repo.live_generation()
+        process = subprocess.Popen([sys.executable, "-m", "builders.cli", "repo", "rotate-key", "--step", step],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.05, 1.3 * duration))
+        process.kill()
+        process.wait()
+        now, history, keys = repo.live_generation(), repo.history(), signing_keys(repo)
+        assert history[-1]["generation"] == now, f"seed {seed}: the history is not the live generation's"
+        if now != live:
+            assert (history[-1]["action"], history[-1]["step"]) == ("rotate-key", step)
+            assert keys.sign_with == history[-1]["sign_with"], f"seed {seed}"
+        lines = subprocess.run(["gpg", "--show-keys", "--with-colons", str(repo.keyring())],
+                               capture_output=True, text=True).stdout.splitlines()
+        served = [lines[i + 1].split(":")[9] for i, line in enumerate(lines) if line.startswith("pub:")]
+        assert sorted(served) == sorted(keys.published), f"seed {seed}: keyring and key set differ"
+        assert gpg.verify(repo.keyring(), repo.public / "dists" / STAGING / "InRelease"), f"seed {seed}"
+        outcomes.append("new" if now != live else "old")
+    assert {"old", "new"} <= set(outcomes), (seed, outcomes)
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-beta", version(1))])
+    assert not list(repo.generations_dir.glob("*.partial"))
+
+
+def test_the_signing_key_is_flagged_before_it_expires_and_refused_after(tmp_path, repo_root, monkeypatch, capfd):
+    import builders.signing
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+    expires = gpg.expiry(repo_root / "gnupg", gpg.secret_fingerprint(repo_root / "gnupg"))
+    capfd.readouterr()
+    monkeypatch.setattr(builders.signing.time, "time", lambda: expires - 30 * 86400)
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
+    said = capfd.readouterr().err
+    assert "expires on" in said and "rotate it now" in said, said
+    monkeypatch.setattr(builders.signing.time, "time", lambda: expires + 86400)
+    with pytest.raises(StackdebError, match="expired on"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(3))])
+    assert live_packages(repo_root)["venv-alpha"] == version(2)
 
 
 def test_two_publishes_at_once_are_serialized(tmp_path, repo_root):
@@ -551,7 +606,7 @@ def test_a_key_rotation_as_documented_keeps_an_existing_client_working(tmp_path,
     out = apt_client(repo_root, client, served)
     assert "UPDATED" in out, out
     assert live_packages(repo_root)["venv-alpha"] == version(1)
-    history = json.loads((repo_root / "history.json").read_text())
+    history = Repository(repo_root).history()
     assert [e["step"] for e in history if e["action"] == "rotate-key"] == ["add", "switch", "retire"]
     with pytest.raises(StackdebError, match="nothing to switch to"):
         rotate_key(repo_root, "2026.1", "bookworm", "switch")
