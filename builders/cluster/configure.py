@@ -138,6 +138,23 @@ def install_task(ctx: ClusterContext, role: Role) -> str:
             + " ".join(ctx.catalog.get(s).package_name for s in role.services) + " 2>/dev/null || true\n")
 
 
+# The broker may still be starting when its package's postinst has returned (minutes under
+# TCG): wait for it, then make the user once; a failure is the task's failure, never hidden.
+RABBITMQ_USER = """\
+ready=
+for attempt in $(seq 1 60); do
+    if rabbitmqctl -q await_startup >/dev/null 2>&1; then ready=1; break; fi
+    sleep 5
+done
+[ -n "$ready" ] || { echo "rabbitmq: the broker did not start within 5 minutes" >&2; exit 1; }
+if ! rabbitmqctl -q list_users | grep -q '^openstack[[:space:]]'; then
+    rabbitmqctl add_user openstack "$RABBIT_PASSWORD" >/dev/null
+fi
+rabbitmqctl set_permissions openstack '.*' '.*' '.*' >/dev/null
+echo 'rabbitmq: user openstack ready'
+"""
+
+
 def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
     script = ""
     if "mariadb" in role.infrastructure:
@@ -156,10 +173,7 @@ def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
         script += ("sed -i 's/^-l .*/-l 0.0.0.0/' /etc/memcached.conf\n"
                    "systemctl restart memcached\necho 'memcached: listening'\n")
     if "rabbitmq" in role.infrastructure:
-        password = ctx.passwords.get("rabbitmq")
-        script += ("rabbitmqctl add_user openstack \"$RABBIT_PASSWORD\" >/dev/null 2>&1 || true\n"
-                   "rabbitmqctl set_permissions openstack '.*' '.*' '.*'\n").replace(
-                       "$RABBIT_PASSWORD", password)
+        script += RABBITMQ_USER.replace("$RABBIT_PASSWORD", ctx.passwords.get("rabbitmq"))
     return script or "true\n"
 
 

@@ -92,6 +92,8 @@ def test_every_recipe_renders_on_the_full_layout():
     for database in ("nova_api", "nova_cell0", "neutron", "cloudkitty"):
         assert f"CREATE DATABASE IF NOT EXISTS {database};" in infrastructure
     assert "CREATE DATABASE IF NOT EXISTS swift;" not in infrastructure
+    assert f'rabbitmqctl add_user openstack "{rabbit}"' in infrastructure
+    assert "|| true" not in infrastructure                               # a failure is the task's
     assert "CREATE DATABASE IF NOT EXISTS ceilometer;" not in infrastructure
     assert "sleep 30" in configure.service_task(ctx, "ceilometer")       # no API: units must stay up
     assert "end=$(( $(date +%s) + 600 ))" in nova                        # the default wait for an API
