@@ -41,7 +41,8 @@ echo "== creating .venv with the system python3 and installing stackdeb"
 .venv/bin/pip install -q -e '.[test]'
 [ "$deps_only" = 1 ] && exit 0
 
-release=${STACKDEB_RELEASE:-2026.1} suite=${STACKDEB_SUITE:-bookworm}
+defaults=$(.venv/bin/python -c 'from builders.targets import DEFAULT_RELEASE as r, DEFAULT_SUITE as s; print(r, s)')
+release=${STACKDEB_RELEASE:-${defaults% *}} suite=${STACKDEB_SUITE:-${defaults#* }}
 echo "== stackdeb lock --release $release --suite $suite"
 .venv/bin/stackdeb lock --release "$release" --suite "$suite"
 echo "== stackdeb bundle --release $release --suite $suite"

@@ -56,9 +56,10 @@ def _port(text: str) -> int:
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--release", default=os.environ.get("STACKDEB_RELEASE", "2026.1"),
+    from builders.targets import DEFAULT_RELEASE, DEFAULT_SUITE
+    parser.add_argument("--release", default=os.environ.get("STACKDEB_RELEASE", DEFAULT_RELEASE),
                         help="OpenStack series id or codename (default: %(default)s)")
-    parser.add_argument("--suite", default=os.environ.get("STACKDEB_SUITE", "bookworm"),
+    parser.add_argument("--suite", default=os.environ.get("STACKDEB_SUITE", DEFAULT_SUITE),
                         help="Debian suite (default: %(default)s)")
 
 

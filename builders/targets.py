@@ -39,6 +39,10 @@ SUITES = {
     "bookworm": Suite("bookworm", "12", "3.11", (2, 36)),
     "trixie": Suite("trixie", "13", "3.13", (2, 41)),
 }
+# What every command builds when not told: Debian's stable release, and the newest OpenStack
+# release that every stage, the test cluster included, has proven on it (docs/targets.md).
+DEFAULT_RELEASE = "2026.1"
+DEFAULT_SUITE = "trixie"
 
 
 def get_suite(name: str) -> Suite:

@@ -14,6 +14,11 @@ from builders.cli import main  # noqa: E402
 from builders.project import Project  # noqa: E402
 from helpers import MINI_CATALOG, SERIES, SHARED_DATA, deliverable  # noqa: E402
 
+# The tests name their target: the shared fixtures (one build chroot, one bundle, one cluster
+# run) are 2026.1 on bookworm, whatever the project's default; tests/e2e/test_trixie.py and
+# the trixie cases say trixie. A developer's STACKDEB_SUITE must not move them.
+os.environ["STACKDEB_RELEASE"], os.environ["STACKDEB_SUITE"] = "2026.1", "bookworm"
+
 def populate_index(index: FakeIndex) -> None:
     index.add_wheel("alpha-svc", "1.0.0", requires=["libone"],
                     console_scripts={"alpha-manage": "alpha_svc:main"},

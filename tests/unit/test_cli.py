@@ -20,6 +20,16 @@ def test_an_unknown_suite_is_one_clear_error(stackdeb):
     assert err.strip().splitlines()[0] == "stackdeb: error: unknown suite 'sid'"
 
 
+def test_the_default_target_is_2026_1_on_debians_stable_release(monkeypatch):
+    from builders.cli import build_parser
+    monkeypatch.delenv("STACKDEB_RELEASE")
+    monkeypatch.delenv("STACKDEB_SUITE")
+    args = build_parser().parse_args(["lock"])
+    assert (args.release, args.suite) == ("2026.1", "trixie")
+    monkeypatch.setenv("STACKDEB_SUITE", "bookworm")         # the environment still chooses
+    assert build_parser().parse_args(["lock"]).suite == "bookworm"
+
+
 def test_a_missing_tool_names_the_tool_and_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr("builders.tools._OWN_BIN", str(tmp_path))
