@@ -19,6 +19,7 @@ from builders.byhash import release_hashes
 from builders.chroot import runtime_chroot
 from builders.errors import StackdebError
 from builders.fileserver import start_file_server
+from builders.manifest import sha256_file
 from builders.project import Project
 from builders.repository import Repository, promote, publish_build_set, rollback
 from builders.targets import get_suite
@@ -208,6 +209,15 @@ def test_only_whole_packages_that_a_build_recorded_are_published(tmp_path, repo_
     truncated.write_bytes(cut.read_bytes()[:-24])
     with pytest.raises(StackdebError, match="is not whole"):
         publish_build_set(repo_root, "2026.1", "bookworm", [], foreign=[truncated])
+    assert not Repository(repo_root).generations()
+    # a build that recorded a broken package (no lintian read it): its sha256 matches, and it
+    # is still refused, before anything is written
+    broken = make_deb(tmp_path, "venv-delta", version(1))
+    broken.write_bytes(broken.read_bytes()[:-24])
+    (broken.parent / "manifest.json").write_text(json.dumps({"deb": broken.name, "sha256": sha256_file(broken),
+                                                             "lintian": "not run"}))
+    with pytest.raises(StackdebError, match="venv-delta.* is not whole"):
+        publish_build_set(repo_root, "2026.1", "bookworm", [broken])
     assert not Repository(repo_root).generations()
     publish_build_set(repo_root, "2026.1", "bookworm", [], foreign=[unrecorded])
     assert live_packages(repo_root)["venv-alpha"] == version(1)
