@@ -309,7 +309,8 @@ def cmd_cluster(args, project: Project) -> None:
     if args.report:
         import json
         from builders.cluster.report import latest_verdict, report
-        print(json.dumps(report(latest_verdict(project.build_dir, args.release, args.suite), with_logs=True),
+        from builders.targets import get_target
+        print(json.dumps(report(latest_verdict(project, get_target(args.release, args.suite)), with_logs=True),
                          indent=2))
         return
     from builders.cluster.run import run_cluster

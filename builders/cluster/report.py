@@ -5,19 +5,17 @@ from pathlib import Path
 
 from builders.errors import StackdebError
 from builders.manifest import read_json
+from builders.project import Project
+from builders.targets import Target
 
 LOG_TAIL_LINES = 300
 
 
-def runs_dir(build_dir: Path, release: str, suite: str) -> Path:
-    return build_dir / "cluster" / f"{release}-{suite}"
-
-
-def latest_verdict(build_dir: Path, release: str, suite: str) -> Path:
-    path = runs_dir(build_dir, release, suite) / "latest" / "verdict.json"
+def latest_verdict(project: Project, target: Target) -> Path:
+    path = project.target_dir("cluster", target) / "latest" / "verdict.json"
     if not path.is_file():
-        raise StackdebError(f"no cluster run for {release}/{suite} yet",
-                            hint=f"stackdeb cluster --release {release} --suite {suite}")
+        raise StackdebError(f"no cluster run for {target.label} yet",
+                            hint=f"stackdeb cluster --release {target.release} --suite {target.suite.codename}")
     return path
 
 
