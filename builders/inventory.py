@@ -97,8 +97,12 @@ class Inventory:
     def __post_init__(self):
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.execute(_TABLE)
+        try:
+            with self._connect() as db:
+                db.execute(_TABLE)
+        except sqlite3.DatabaseError as exc:
+            raise StackdebError(f"the inventory {self.db_path} cannot be used: {exc}",
+                                hint="restore it from a backup, or move it away to start an empty one") from None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path, timeout=30)
