@@ -29,21 +29,24 @@ class IndexFile:
     filename: str
     url: str
     sha256: str | None
+    requires_python: str | None = None      # the file's Requires-Python, as the index gives it
 
 
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.links: list[tuple[str, str]] = []
+        self.links: list[tuple[str, str, str | None]] = []
         self._href: str | None = None
+        self._requires_python: str | None = None
 
     def handle_starttag(self, tag, attrs):
         if tag == "a":
             self._href = dict(attrs).get("href")
+            self._requires_python = dict(attrs).get("data-requires-python")
 
     def handle_data(self, data):
         if self._href is not None:
-            self.links.append((self._href, data.strip()))
+            self.links.append((self._href, data.strip(), self._requires_python))
             self._href = None
 
 
@@ -51,15 +54,16 @@ def _from_html(page: str, base: str) -> list[IndexFile]:
     parser = _Links()
     parser.feed(page)
     files = []
-    for href, text in parser.links:
+    for href, text, requires_python in parser.links:
         url, fragment = urldefrag(urljoin(base, href))
         sha = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
-        files.append(IndexFile(text or url.rsplit("/", 1)[-1], url, sha))
+        files.append(IndexFile(text or url.rsplit("/", 1)[-1], url, sha, requires_python))
     return files
 
 
 def _from_json(page: str, base: str) -> list[IndexFile]:
-    return [IndexFile(f["filename"], urljoin(base, f["url"]), f.get("hashes", {}).get("sha256"))
+    return [IndexFile(f["filename"], urljoin(base, f["url"]), f.get("hashes", {}).get("sha256"),
+                      f.get("requires-python"))
             for f in json.loads(page).get("files", [])]
 
 
@@ -80,18 +84,21 @@ class PackageIndex:
         return _from_json(page, page_url) if "json" in kind else _from_html(page, page_url)
 
 
+def file_version(item: IndexFile) -> str | None:
+    """The version a wheel or sdist file is of, by its name (None for anything else)."""
+    try:
+        if item.filename.endswith(".whl"):
+            return str(parse_wheel_filename(item.filename)[1])
+        if item.filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(item.filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        pass         # a file named against the conventions is not a release of this project
+    return None
+
+
 def released_versions(files: list[IndexFile]) -> set[str]:
     """The versions that have at least one file (a wheel or an sdist) on an index page."""
-    versions = set()
-    for item in files:
-        try:
-            if item.filename.endswith(".whl"):
-                versions.add(str(parse_wheel_filename(item.filename)[1]))
-            elif item.filename.endswith((".tar.gz", ".zip")):
-                versions.add(str(parse_sdist_filename(item.filename)[1]))
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            continue     # a file named against the conventions is not a release of this project
-    return versions
+    return {version for version in map(file_version, files) if version}
 
 
 def download(url: str, directory: Path, filename: str) -> tuple[Path, str]:

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from builders import log
 from builders.constraints import Constraints, load_overrides
 from builders.errors import StackdebError
+from builders.index import PackageIndex, file_version
 from builders.lockfile import closures, parse_lock, unhashed
 from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_atomic, write_json
 from builders.outputs import replacing
@@ -117,6 +119,27 @@ def _header(inputs: LockInputs) -> str:
         f"regenerate: stackdeb lock --release {inputs.series.release_id} --suite {inputs.suite.codename}",
     ]
     return "".join(f"# {line}\n" for line in lines)
+
+
+def check_python_support(inputs: LockInputs, catalog, index: PackageIndex) -> None:
+    """Every service's release must declare the suite's Python supported (its Requires-Python),
+    or the target cannot exist: said here, naming the service, rather than as a resolver
+    failure about some dependency."""
+    python = inputs.suite.python
+    for service, version in sorted(inputs.versions.items()):
+        distribution = catalog.get(service).distribution
+        ranges = {f.requires_python for f in index.files(distribution)
+                  if file_version(f) == version and f.requires_python}
+        for spec in sorted(ranges):
+            try:
+                supported = SpecifierSet(spec).contains(python, prereleases=True)
+            except InvalidSpecifier:
+                continue              # the resolver judges what the index garbled
+            if not supported:
+                raise StackdebError(
+                    f"{inputs.series.release_id} cannot be built for {inputs.suite.codename}: {distribution} "
+                    f"{version} ({service}) supports Python {spec}, and {inputs.suite.codename} has Python {python}",
+                    hint="choose a suite whose Python the release supports (docs/targets.md)")
 
 
 def run_resolver(inputs: LockInputs, index_url: str) -> str:
@@ -223,6 +246,7 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
         return LockResult(out, False, manifest.get("pins", 0), [])
 
     check_no_downgrade(manifest.get("services") or {}, inputs, label)
+    check_python_support(inputs, project.catalog(), PackageIndex(index_url or configured_index_url()))
     log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
     body = run_resolver(inputs, index_url or configured_index_url())
     catalog = project.catalog()

@@ -6,6 +6,7 @@ pip-compile) and the real sdist compiler (uv build).
 
 import base64
 import hashlib
+import html
 import http.server
 import io
 import tarfile
@@ -24,7 +25,7 @@ def _record_hash(data: bytes) -> str:
 
 
 def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, modules=None,
-                scripts=None, tag="py3-none-any") -> bytes:
+                scripts=None, tag="py3-none-any", requires_python=None) -> bytes:
     """A minimal, valid, installable wheel; `scripts` are executables (name -> bytes)."""
     module = canonicalize_name(name).replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
@@ -33,6 +34,7 @@ def wheel_bytes(name: str, version: str, *, requires=(), console_scripts=None, m
         files[path] = text
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    metadata += f"Requires-Python: {requires_python}\n" if requires_python else ""
     files[f"{dist_info}/METADATA"] = metadata
     files[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: true\nTag: {tag}\n"
     binaries = {f"{module}-{version}.data/scripts/{n}": data for n, data in (scripts or {}).items()}
@@ -120,6 +122,7 @@ class FakeIndex:
     def __init__(self, root: Path):
         self.root = root
         self.projects: dict[str, list[str]] = {}
+        self.requires_python: dict[str, str] = {}      # filename -> what its link says
         (root / "files").mkdir(parents=True, exist_ok=True)
 
     def add(self, project: str, filename: str, data: bytes) -> None:
@@ -129,7 +132,10 @@ class FakeIndex:
 
     def add_wheel(self, name: str, version: str, **kwargs) -> None:
         module = canonicalize_name(name).replace("-", "_")
-        self.add(name, f"{module}-{version}-py3-none-any.whl", wheel_bytes(name, version, **kwargs))
+        filename = f"{module}-{version}-py3-none-any.whl"
+        if kwargs.get("requires_python"):
+            self.requires_python[filename] = kwargs["requires_python"]
+        self.add(name, filename, wheel_bytes(name, version, **kwargs))
 
     def add_uv(self) -> str:
         """The host's own uv binary as a wheel: the build tool the venv packages install with,
@@ -159,7 +165,9 @@ class FakeIndex:
         links = []
         for filename in self.projects[project]:
             digest = hashlib.sha256((self.root / "files" / filename).read_bytes()).hexdigest()
-            links.append(f'<a href="../../files/{filename}#sha256={digest}">{filename}</a>')
+            requires = self.requires_python.get(filename)
+            attribute = f' data-requires-python="{html.escape(requires)}"' if requires else ""
+            links.append(f'<a href="../../files/{filename}#sha256={digest}"{attribute}>{filename}</a>')
         page = self.root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")

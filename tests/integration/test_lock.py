@@ -123,3 +123,20 @@ def test_a_service_never_goes_back_without_an_override(stackdeb, mini_project):
     manifest = json.loads((mini_project.lock_dir / "manifest.json").read_text())
     assert manifest["services"]["alpha"] == "0.9.0"
     assert manifest["sources"] == {"releases": "snapshot", "requirements": "stable/2026.1@0123abcd"}
+
+
+def test_a_release_whose_python_range_excludes_the_suite_is_named_before_resolving(stackdeb, mini_project):
+    """alpha 1.1.0 supports Python 3.12 and later: 2026.1 cannot be built for bookworm (3.11),
+    and the lock says which service and why; trixie (3.13) is fine."""
+    mini_project.index.add_wheel("alpha-svc", "1.1.0", requires=["libone"], requires_python=">=3.12",
+                                 console_scripts={"alpha-manage": "alpha_svc:main"},
+                                 modules={"alpha_svc/wsgi/__init__.py": "", "alpha_svc/wsgi/api.py": "application = None\n"})
+    (mini_project.releases / "deliverables/gazpacho/alpha.yaml").write_text(deliverable("1.0.0", "1.1.0"))
+    before = snapshot(mini_project.lock_dir.parent)
+    code, err = lock(stackdeb, mini_project)
+    assert code == 1 and err.count("\n") <= 2, err
+    assert ("2026.1 cannot be built for bookworm: alpha-svc 1.1.0 (alpha) supports Python >=3.12, "
+            "and bookworm has Python 3.11") in err, err
+    assert snapshot(mini_project.lock_dir.parent) == before
+    code, err = stackdeb("lock", "--suite", "trixie", "--index-url", mini_project.index.url)
+    assert code == 0, err
