@@ -12,7 +12,6 @@ from pathlib import Path
 from builders import log
 from builders.chroot import Chroot
 from builders.errors import StackdebError
-from builders.manifest import sha256_file
 from builders.outputs import fsync_directory
 from builders.project import Project
 from builders.tools import lintian
@@ -21,10 +20,10 @@ from builders.tools.namespace import Bind, run_in_chroot
 ERROR_LINES_SHOWN = 15
 
 
-def judge(project: Project, chroot: Chroot, deb: Path, report: Path) -> dict[str, int]:
-    """Write lintian's report on `deb` to `report`; return the tags per severity. Errors are
-    raised, naming the first ones."""
-    kept = verdict_path(project, chroot, deb)
+def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path) -> dict[str, int]:
+    """Write lintian's report on `deb` (whose sha256 the caller has) to `report`; return the
+    tags per severity. Errors are raised, naming the first ones."""
+    kept = verdict_path(project, chroot, sha256)
     if kept.exists():
         shutil.copyfile(kept, report)
         log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
@@ -42,9 +41,9 @@ def judge(project: Project, chroot: Chroot, deb: Path, report: Path) -> dict[str
     return counts
 
 
-def verdict_path(project: Project, chroot: Chroot, deb: Path) -> Path:
+def verdict_path(project: Project, chroot: Chroot, sha256: str) -> Path:
     version = installed_version(chroot.rootfs, "lintian") or "unknown"
-    return project.cache_dir / "lintian" / chroot.suite.codename / version / f"{sha256_file(deb)}.txt"
+    return project.cache_dir / "lintian" / chroot.suite.codename / version / f"{sha256}.txt"
 
 
 def installed_version(rootfs: Path, package: str) -> str | None:

@@ -128,7 +128,7 @@ def build_once(project: Project, chroot: Chroot, service: Service, target: Packa
 
 
 def prove(project: Project, chroot: Chroot, service: Service, target: PackageTarget, bundle: Bundle,
-          deb: Path, work_dir: Path, lint: bool, reproducible: bool) -> None:
+          deb: Path, sha256: str, work_dir: Path, lint: bool, reproducible: bool) -> None:
     """lintian's verdict on `deb` and, with `reproducible`, a second build in another directory
     to compare: side by side, since lintian keeps one core busy and the build the other."""
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -138,13 +138,13 @@ def prove(project: Project, chroot: Chroot, service: Service, target: PackageTar
             log.info(f"{service.package_name}: building again in another directory to compare")
             again = pool.submit(build_once, project, chroot, service, target, bundle, work_dir / "b")
         if lint:
-            judge(project, chroot, deb, deb.parent / "lintian.txt")
+            judge(project, chroot, deb, sha256, deb.parent / "lintian.txt")
         if again:
-            check_reproducible(deb, again.result())
+            check_reproducible(deb, sha256, again.result())
 
 
-def check_reproducible(first: Path, second: Path) -> None:
-    if sha256_file(first) == sha256_file(second):
+def check_reproducible(first: Path, first_sha256: str, second: Path) -> None:
+    if first_sha256 == sha256_file(second):
         return
     if shutil.which("diffoscope"):
         log.info(f"diffoscope {first.name}: run `diffoscope {first} {second}` for the full report")
@@ -192,13 +192,14 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
             work.mkdir()
             try:
                 deb = build_once(project, chroot, service, ptarget, bundle, work)
-                prove(project, chroot, service, ptarget, bundle, deb, work_dir, lint, reproducible)
+                deb_sha256 = sha256_file(deb)        # read once: the lint verdict's key, the proof, the record
+                prove(project, chroot, service, ptarget, bundle, deb, deb_sha256, work_dir, lint, reproducible)
             except StackdebError as error:
                 raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
             write_json(work / "manifest.json", {
                 "service": service.name, "package": service.package_name,
                 "version": ptarget.package_version(service), "inputs_digest": digest,
-                "deb": deb.name, "sha256": sha256_file(deb), "reproducible": reproducible or None,
+                "deb": deb.name, "sha256": deb_sha256, "reproducible": reproducible or None,
                 "lintian": "clean" if lint else "not run",
                 "network_interfaces": network_interfaces(work)})
             publish_outputs(work, out)
