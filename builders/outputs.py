@@ -14,8 +14,9 @@ snapshot): build beside, make durable, switch in one step.
 
 Writers of the same outputs take turns (an exclusive lock beside `out`). Readers hold a
 shared lock, and a writer's swap waits until they are done, so a stage never sees another
-pull its inputs out from under it; a reader arriving while a writer works waits for it. Whatever a killed writer left (`.<name>.new-*`,
-`.<name>.old-*`) is removed by the next writer, under the writers' lock.
+pull its inputs out from under it; a reader arriving while a writer works waits for it.
+Whatever a killed writer left (`.<name>.new-*`, `.<name>.old-*`) is removed by the next
+writer, under the writers' lock.
 """
 
 import ctypes
