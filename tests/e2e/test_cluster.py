@@ -60,15 +60,17 @@ def target(real_packages, tmp_path_factory):
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True)
 
 
-def leftovers() -> list[str]:
-    """Namespaces, VMs, DHCP servers and proxies of cluster runs still around."""
+def leftovers(env) -> list[str]:
+    """Namespaces, VMs, DHCP servers and proxies of this test's cluster runs still around (a
+    run's namespace is stackdeb-<its pid>, its directory <time>-<its pid>, and each of its
+    processes names a file in that directory): other runs on the machine are not ours."""
+    runs = Path(env["STACKDEB_BUILD_DIR"]) / "cluster"
+    pids = {d.name.rsplit("-", 1)[-1] for d in runs.glob("*/*-*") if d.is_dir()}
     found = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-             if n.startswith("stackdeb-")]
-    # each of a run's processes names a file in its run directory (build/cluster/...)
-    for pattern in ("qemu-system-x86_64 .*/cluster/", "dnsmasq .*--conf-file=.*/cluster/",
-                    "apt-cacher-ng -c .*/cluster/"):
-        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
-            found.append(pattern.split()[0])
+             if n.startswith("stackdeb-") and n[len("stackdeb-"):] in pids]
+    for program in ("qemu-system-x86_64", "dnsmasq", "apt-cacher-ng"):
+        if subprocess.run(["pgrep", "-f", f"{program} .*{runs}/"], capture_output=True).returncode == 0:
+            found.append(program)
     return found
 
 
@@ -99,7 +101,7 @@ def test_a_machine_that_never_reports_fails_the_run_and_leaves_nothing_behind(ta
     env, _ = target
     result = stackdeb({**env, "STACKDEB_CLUSTER_TIMEOUTS": "report=5"}, "cluster")
     assert result.returncode == 1, result.stderr[-3000:]
-    assert leftovers() == []
+    assert leftovers(env) == []
     verdict, _ = verdict_of(env)
     failure = verdict["failure"]
     assert failure["phase"] == "report" and failure["machine"] == "machine1", failure
@@ -116,7 +118,7 @@ def test_an_interrupted_run_tears_everything_down(target):
     run.send_signal(signal.SIGTERM)   # what Buildbot's stop sends
     run.stderr.read()
     assert run.wait(120) == 130
-    assert leftovers() == []
+    assert leftovers(env) == []
     verdict, _ = verdict_of(env)
     assert verdict["result"] == "fail" and verdict["failure"]["message"] == "interrupted"
     assert verdict["failure"]["phase"] == "report"
@@ -129,7 +131,7 @@ def passing_run(target):
     env, repo = target
     before = apt_candidates(repo)
     result = stackdeb(env, "cluster", "--layout", "minimal")
-    left = leftovers()
+    left = leftovers(env)
     verdict, path = verdict_of(env)
     return result, left, before, verdict, Path(path)
 
@@ -218,7 +220,7 @@ def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target,
     layout.write_text("roles:\n  all-in-one:\n    hardware: {memory_mb: 2048, cpus: 2, disk_gb: 6}\n"
                       "    infrastructure: [mariadb, memcached]\n    services: [keystone, glance]\n")
     result = stackdeb(env, "cluster", "--layout", str(layout))
-    assert leftovers() == []
+    assert leftovers(env) == []
     assert result.returncode == 1 and "the cluster tests failed" in result.stderr, result.stderr[-3000:]
     verdict, path = verdict_of(env)
     failure = verdict["failure"]
