@@ -202,15 +202,17 @@ def test_a_package_build_started_first_holds_its_bundle_and_a_new_bundle_waits(m
     finish(mini, "bundle")
     before = bundle_state(mini)
     package = start(mini, "package", "alpha", "--no-lintian", "--force")
-    time.sleep(1)
+    said_first = ""
+    for line in package.stderr:       # the build has its bundle once it says it builds
+        said_first += line
+        if "building in a clean" in line:
+            break
     bundle = start(mini, "bundle", "--force")
-    # the bundle's switch waits for the package build that reads it (or, on a machine so busy
-    # that the package build has not taken its bundle yet, the package build waits for the
-    # bundle); neither fails
-    assert package.wait() == 0, package.stderr.read()
+    # the bundle's switch waits for the package build that reads it; neither fails
+    assert package.wait() == 0, said_first + package.stderr.read()
     assert bundle.wait() == 0, bundle.stderr.read()
-    said = bundle.stderr.read() + package.stderr.read()
-    assert "is in use: waiting until" in said, said
+    said = bundle.stderr.read()
+    assert "is in use: waiting until the stages reading it finish" in said, said
     assert bundle_state(mini) == before          # same lock: the same bytes, whole
 
 
