@@ -41,8 +41,8 @@ class _Links(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         if tag == "a":
-            self._href = dict(attrs).get("href")
-            self._requires_python = dict(attrs).get("data-requires-python")
+            attributes = dict(attrs)
+            self._href, self._requires_python = attributes.get("href"), attributes.get("data-requires-python")
 
     def handle_data(self, data):
         if self._href is not None:

@@ -134,7 +134,7 @@ def test_a_release_whose_python_range_excludes_the_suite_is_named_before_resolvi
     (mini_project.releases / "deliverables/gazpacho/alpha.yaml").write_text(deliverable("1.0.0", "1.1.0"))
     before = snapshot(mini_project.lock_dir.parent)
     code, err = lock(stackdeb, mini_project)
-    assert code == 1 and err.count("\n") <= 2, err
+    assert code == 1 and err.count("stackdeb: error: ") == 1 and "Traceback" not in err, err
     assert ("2026.1 cannot be built for bookworm: alpha-svc 1.1.0 (alpha) supports Python >=3.12, "
             "and bookworm has Python 3.11") in err, err
     assert snapshot(mini_project.lock_dir.parent) == before
