@@ -6,6 +6,7 @@ uninterrupted run and leaves nothing behind. And two stages of one target run si
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -196,22 +197,34 @@ def test_a_killed_package_build_keeps_a_whole_package_and_converges(mini_project
     assert leftovers(out.parent) == []
 
 
+def said_until(process: subprocess.Popen, text: str) -> str:
+    """What `process` wrote to stderr up to the line holding `text` (or all of it, when it
+    ended without saying it)."""
+    said = ""
+    for line in process.stderr:
+        said += line
+        if text in line:
+            break
+    return said
+
+
 def test_a_package_build_started_first_holds_its_bundle_and_a_new_bundle_waits(mini_project):
     mini = mini_project
     finish(mini, "lock")
     finish(mini, "bundle")
     before = bundle_state(mini)
     package = start(mini, "package", "alpha", "--no-lintian", "--force")
-    said_first = ""
-    for line in package.stderr:       # the build has its bundle once it says it builds
-        said_first += line
-        if "building in a clean" in line:
-            break
-    bundle = start(mini, "bundle", "--force")
-    # the bundle's switch waits for the package build that reads it; neither fails
+    said_first = said_until(package, "building in a clean")    # it holds its bundle now
+    # held still (SIGSTOP) until the bundle says it waits: on a fast machine the build would
+    # otherwise be over before the bundle reaches its switch, and nothing would be tested
+    os.killpg(package.pid, signal.SIGSTOP)
+    try:
+        bundle = start(mini, "bundle", "--force")
+        said = said_until(bundle, "is in use:")
+    finally:
+        os.killpg(package.pid, signal.SIGCONT)
     assert package.wait() == 0, said_first + package.stderr.read()
-    assert bundle.wait() == 0, bundle.stderr.read()
-    said = bundle.stderr.read()
+    assert bundle.wait() == 0, said + bundle.stderr.read()
     assert "is in use: waiting until the stages reading it finish" in said, said
     assert bundle_state(mini) == before          # same lock: the same bytes, whole
 
@@ -224,11 +237,15 @@ def test_a_bundle_started_first_and_a_package_build_both_succeed(mini_project):
     set_libone(mini, "1.1.0")
     finish(mini, "lock")                          # a new lock: the bundle replaces its wheels
     bundle = start(mini, "bundle")
-    time.sleep(1)
-    package = start(mini, "package", "alpha", "--no-lintian", "--force")
-    assert bundle.wait() == 0, bundle.stderr.read()
-    assert package.wait() == 0, package.stderr.read()
-    said = package.stderr.read()
+    said_first = said_until(bundle, "$ dpkg-deb")        # it writes its new outputs now
+    os.killpg(bundle.pid, signal.SIGSTOP)                  # held there until the build waits
+    try:
+        package = start(mini, "package", "alpha", "--no-lintian", "--force")
+        said = said_until(package, "is in use:")
+    finally:
+        os.killpg(bundle.pid, signal.SIGCONT)
+    assert bundle.wait() == 0, said_first + bundle.stderr.read()
+    assert package.wait() == 0, said + package.stderr.read()
     assert "bundles/2026.1-bookworm is in use: waiting until the run replacing it finishes" in said, said
     assert bundle_state(mini)[0].endswith("+deb12.2_amd64.deb")     # the new lock's, whole
     # the package build waited for the new bundle and was built against it
