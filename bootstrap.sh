@@ -14,6 +14,7 @@ APT_PACKAGES=(
   mmdebstrap                                             # clean chroots of the target suite
   reprepro gnupg gpgv                                    # the signed repository
   nginx                                                  # tests: serving it as docs/repository.md says
+  postgresql                                             # tests: the master on PostgreSQL (a server of their own)
   chromium                                               # tests: a screenshot of the web UI
   sudo debootstrap qemu-utils squashfs-tools             # images: diskimage-builder, the live system
   qemu-system-x86 ipxe-qemu socat                        # booting them (socat: the VMs' only way out)

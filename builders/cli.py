@@ -1,11 +1,14 @@
 """The `stackdeb` command: parses options and calls the stages; no pipeline logic here."""
 
 import argparse
+import json
 import os
 import sys
+from contextlib import contextmanager, redirect_stdout
 
 from builders import log
 from builders.errors import StackdebError
+from builders.manifest import read_json
 from builders.project import Project
 
 DESCRIPTION = """\
@@ -81,6 +84,12 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
                         help="package index (default: pip's configured index-url)")
 
 
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON object on stdout saying what was done, or the error "
+                             "(what Buildbot reads); progress stays on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackdeb", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "its upper-constraints and overrides, into "
                                            "requirements-bundles/<release>/<suite>/lock.txt.")
     _add_target(lock)
+    _add_json(lock)
     _add_sources(lock)
     _add_index(lock)
     lock.add_argument("--resolver", default="uv", choices=["uv", "pip-tools"],
@@ -105,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "the wheelhouse with a PEP 503 index and a manifest, and "
                                              "package it as openstack-wheels-<release>.")
     _add_target(bundle)
+    _add_json(bundle)
     _add_index(bundle)
     bundle.add_argument("--jobs", type=_at_least(1), default=4, help="parallel downloads (default: %(default)s)")
     bundle.add_argument("--force", action="store_true", help="rebuild even if the lock did not change")
@@ -114,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "target's bundle, offline, in a clean chroot of the suite. "
                                               "Only services whose inputs changed are rebuilt.")
     _add_target(package)
+    _add_json(package)
     package.add_argument("services", nargs="*", metavar="SERVICE", help="services to build")
     package.add_argument("--all", action="store_true", help="build every catalog service")
     package.add_argument("--check-reproducible", action="store_true",
@@ -130,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "repository, sign, verify, and switch to it atomically. Without "
                                               "DEB arguments: the target's bundle and built packages.")
     _add_target(publish)
+    _add_json(publish)
     publish.add_argument("debs", nargs="*", metavar="DEB", help="packages of the build set")
     publish.add_argument("--keep", type=_at_least(1), default=5, help="generations kept for rollback (default: %(default)s)")
     publish.add_argument("--foreign", action="append", default=[], metavar="DEB",
@@ -141,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "new generation signed by the current key. Other targets in the "
                                                "repository keep their bytes.")
     _add_target(rollback)
+    _add_json(rollback)
     cluster = commands.add_parser("cluster", help="prove the staged build set on a test cluster",
                                   description="Provision a throwaway cluster of VMs (discovery over iPXE, roles "
                                               "from a layout, the node image written to each disk), install the "
@@ -161,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "and the build set still exists unchanged and is not older than "
                                               "the one already promoted.")
     _add_target(promote)
+    _add_json(promote)
     promote.add_argument("--verdict", required=True, help="the verdict (verdict.json, signed beside it)")
     promote.add_argument("--verdict-keyring", default=None,
                          help="keyring that verdicts must verify against (default: $STACKDEB_VERDICT_KEYRING "
@@ -181,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "agent reports the hardware (kernel, initrd, squashfs, iPXE script).")
     image.add_argument("kind", choices=["node", "discovery"])
     _add_target(image)
+    _add_json(image)
     image.add_argument("--repo-url", help="node: the repository URL as the nodes reach it (required)")
     image.add_argument("--build-repo-url", help="node: the repository URL as this machine reaches it "
                                                 "(for --preinstall; default: --repo-url)")
@@ -220,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--also-target", action="append", default=[], metavar="RELEASE/SUITE",
                         help="start: another target the master builds (repeatable; written to master.yaml "
                              "on first start), e.g. 2026.1/trixie")
+    master.add_argument("--db", metavar="URL",
+                        help="start: the master's database, written to master.yaml on first start "
+                             "(default: SQLite in build/master); PostgreSQL: postgresql://USER@HOST[:PORT]/NAME "
+                             "with the password in ~/.pgpass (docs/buildbot.md)")
     master.add_argument("--wait", action="store_true", help="follow the first build to its end")
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
@@ -251,31 +271,42 @@ def cmd_lock(args, project: Project) -> None:
     from builders.lock import resolve_lock
     releases = _source(project, args.releases, "openstack/releases", "--releases")
     requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
-    resolve_lock(project, args.release, args.suite, releases, requirements,
-                 resolver=args.resolver, force=args.force, index_url=args.index_url)
+    done = resolve_lock(project, args.release, args.suite, releases, requirements,
+                        resolver=args.resolver, force=args.force, index_url=args.index_url)
+    manifest = read_json(done.directory / "manifest.json")
+    return {"lock": str(done.directory / "lock.txt"), "changed": done.changed, "pins": done.pins,
+            "generation": manifest["generation"], "services_changed": done.touched_services,
+            "sha256": manifest["outputs"]["lock.txt"]}
 
 
 def cmd_bundle(args, project: Project) -> None:
     from builders.bundle import build_bundle
-    build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
-                 force=args.force)
+    bundle = build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
+                          force=args.force)
+    manifest = read_json(bundle / "manifest.json")
+    return {"deb": str(bundle / manifest["deb"]), "sha256": manifest["sha256"]}
 
 
 def cmd_package(args, project: Project) -> None:
-    from builders.package import package_report, package_services, plan_services
+    from builders.package import built_package, format_report, package_report, package_services, plan_services
     if not args.services and not args.all:
         raise StackdebError("name the services to build, or pass --all",
                             hint="stackdeb services lists them")
     names = None if args.all else args.services
     if args.plan:
-        print("\n".join(plan_services(project, args.release, args.suite, names, force=args.force)))
-        return
+        planned = plan_services(project, args.release, args.suite, names, force=args.force)
+        if not args.json:
+            print("\n".join(planned))
+        return {"services": planned}
     if args.report:
-        for name in names or [svc.name for svc in project.catalog()]:
-            print(package_report(project, args.release, args.suite, name))
-        return
-    package_services(project, args.release, args.suite, names,
-                     reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
+        reports = [package_report(project, args.release, args.suite, name)
+                   for name in names or [svc.name for svc in project.catalog()]]
+        if not args.json:
+            print("\n".join(format_report(report) for report in reports))
+        return {"reports": reports}
+    debs = package_services(project, args.release, args.suite, names,
+                            reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
+    return {"packages": [built_package(deb) for deb in debs]}
 
 
 def cmd_publish(args, project: Project) -> None:
@@ -286,6 +317,7 @@ def cmd_publish(args, project: Project) -> None:
     from builders.targets import get_target
     target = get_target(args.release, args.suite)
     debs = [Path(d) for d in args.debs]
+    foreign = [Path(d) for d in args.foreign]
     with ExitStack() as held:
         if not debs and not args.foreign:
             # the bundle and every package stay as they are until the build set is published
@@ -296,13 +328,23 @@ def cmd_publish(args, project: Project) -> None:
         if not debs and not args.foreign:
             raise StackdebError(f"nothing to publish for {target.label}",
                                 hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
-        publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep,
-                          foreign=[Path(d) for d in args.foreign])
+        generation = publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep,
+                                       foreign=[Path(d) for d in args.foreign])
+    return {"suite": target.staging_suite, "generation": generation,
+            "packages": [{"deb": deb.name, "sha256": _recorded_sha256(deb)} for deb in debs + foreign]}
+
+
+def _recorded_sha256(deb) -> str:
+    """A deb's sha256 from the build record beside it (publish has just checked the two agree),
+    or read from the file when there is none."""
+    from builders.manifest import sha256_file
+    record = read_json(deb.parent / "manifest.json") or {}
+    return record["sha256"] if record.get("deb") == deb.name and record.get("sha256") else sha256_file(deb)
 
 
 def cmd_rollback(args, project: Project) -> None:
     from builders.repository import rollback
-    rollback(project.repo_dir, args.release, args.suite)
+    return {"generation": rollback(project.repo_dir, args.release, args.suite)}
 
 
 def cmd_cluster(args, project: Project) -> None:
@@ -327,7 +369,7 @@ def cmd_promote(args, project: Project) -> None:
     from builders.cluster.verdict import verdict_keyring
     from builders.repository import promote
     keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
-    promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring)
+    return {"generation": promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring)}
 
 
 def cmd_repo(args, project: Project) -> None:
@@ -379,7 +421,7 @@ def cmd_master(args, project: Project) -> None:
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
                              poll_interval=args.poll_interval, kick_off=not args.no_kick_off,
-                             cluster_layout=args.cluster_layout,
+                             cluster_layout=args.cluster_layout, database=args.db,
                              wait=args.wait)
         print(url)
     elif args.action == "stop":
@@ -400,11 +442,12 @@ def cmd_image(args, project: Project) -> None:
     from pathlib import Path
     from builders.images import build_discovery, build_node
     if args.kind == "discovery":
-        build_discovery(project, args.suite, force=args.force)
+        built = build_discovery(project, args.suite, force=args.force)
     else:
-        build_node(project, args.release, args.suite, repo_url=args.repo_url, build_repo_url=args.build_repo_url,
-                   keyring=Path(args.keyring) if args.keyring else None, packages=args.preinstall,
-                   force=args.force)
+        built = build_node(project, args.release, args.suite, repo_url=args.repo_url,
+                           build_repo_url=args.build_repo_url, keyring=Path(args.keyring) if args.keyring else None,
+                           packages=args.preinstall, force=args.force)
+    return {"image": str(built)}
 
 
 def cmd_inventory(args, project: Project) -> None:
@@ -420,27 +463,57 @@ def cmd_machines(args, project: Project) -> None:
     print(json.dumps(machines, indent=2) if args.json else format_machines(machines))
 
 
+# the commands whose --json is a result (cluster --json prints the verdict; machines --json, the list)
+RESULT_COMMANDS = {"lock", "bundle", "package", "publish", "rollback", "promote", "image"}
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@contextmanager
+def _stdout_to_stderr(wanted: bool):
+    """With --json, stdout carries the result alone: whatever the command or the tools it
+    runs would print there goes to stderr, with the progress."""
+    if not wanted:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _run(args) -> tuple[int, dict]:
     try:
         project = Project.from_env(cache_dir=args.cache_dir, build_dir=args.build_dir)
-        COMMANDS[args.command](args, project)
+        done = COMMANDS[args.command](args, project) or {}
     except StackdebError as exc:
         print(f"stackdeb: error: {exc}", file=sys.stderr)
-        return 1
+        return 1, {"error": exc.message, "hint": exc.hint}
     except OSError as exc:   # a full disk, a permission problem: name the file, no traceback
         where = f": {exc.filename}" if exc.filename else ""
         print(f"stackdeb: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
+        return 1, {"error": f"{exc.strerror or exc}{where}", "hint": None}
     except KeyboardInterrupt:
         log.info("interrupted; outputs are left as they were")
-        return 130
-    return 0
+        return 130, {"error": "interrupted", "hint": None}
+    return 0, {"summary": log.last_message(), **done}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    as_json = args.command in RESULT_COMMANDS and args.json
+    with _stdout_to_stderr(as_json):
+        code, outcome = _run(args)
+    if as_json:
+        print(json.dumps({"command": args.command, "ok": code == 0, **outcome}, sort_keys=True), flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -137,7 +137,8 @@ def _git_source(spec: str | None, what: str, basedir: Path, branch_dirs: bool) -
 
 def write_settings(project: Project, basedir: Path, targets: list[Target], *, releases: str,
                    requirements: str, index_url: str | None, web_port: int, worker_port: int,
-                   poll_interval: int, cluster_layout: str = "minimal") -> dict:
+                   poll_interval: int, cluster_layout: str = "minimal",
+                   database: str = "sqlite:///state.sqlite") -> dict:
     password = secrets.token_urlsafe(16)
     environment = {key: value for key, value in os.environ.items()
                    if key.startswith("STACKDEB_") and key not in ("STACKDEB_RELEASES", "STACKDEB_REQUIREMENTS")}
@@ -148,7 +149,7 @@ def write_settings(project: Project, basedir: Path, targets: list[Target], *, re
         "url": f"http://127.0.0.1:{web_port}/",
         "web_port": f"tcp:{web_port}:interface=127.0.0.1",
         "worker_port": f"tcp:{worker_port}:interface=127.0.0.1",
-        "database": "sqlite:///state.sqlite",
+        "database": database,
         "users_file": "users",
         "targets": [{"release": t.release, "suite": t.suite.codename} for t in targets],
         "sources": {"releases": releases, "requirements": requirements, "index_url": index_url},
@@ -177,20 +178,41 @@ def _checked_settings(project: Project, basedir: Path):
                                              "again to write a new one") from None
 
 
+def _checked_database(url: str) -> None:
+    from master.database import DatabaseError, check_database
+    try:
+        check_database(url)
+    except DatabaseError as error:
+        raise StackdebError(str(error), hint="docs/buildbot.md says how to give the master its PostgreSQL "
+                                             "database") from None
+
+
 def start(project: Project, targets: list[Target], *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
-          kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal") -> str:
+          kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal",
+          database: str | None = None) -> str:
     """Create (once) and start the master and the local worker; return the web UI address.
-    The first of `targets` is built at once; with `wait`, follow that run to its end."""
+    The first of `targets` is built at once; with `wait`, follow that run to its end.
+    `database` (an SQLAlchemy URL) is checked before anything is written."""
     basedir = master_dir(project)
+    if database:
+        _checked_database(database)
     basedir.mkdir(parents=True, exist_ok=True)
     if not (basedir / "master.yaml").exists():
         write_settings(project, basedir, targets,
                        releases=_git_source(releases, "releases", basedir, branch_dirs=False),
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
-                       poll_interval=poll_interval, cluster_layout=cluster_layout)
+                       poll_interval=poll_interval, cluster_layout=cluster_layout,
+                       database=database or "sqlite:///state.sqlite")
     settings = _checked_settings(project, basedir)
+    if database and database != settings.database:
+        from master.database import redacted
+        raise StackdebError(f"{basedir / 'master.yaml'} already names the database {redacted(settings.database)}",
+                            hint="to move the master to another database, follow docs/buildbot.md "
+                                 "(buildbot copy-db), then edit master.yaml")
+    if not database:
+        _checked_database(settings.database)
     users = basedir / "users"
     if not users.exists() or "admin" not in read_users(users):
         admin_password = secrets.token_urlsafe(16)

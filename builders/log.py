@@ -6,8 +6,17 @@ import time
 _START = time.monotonic()
 
 
+_last = [""]
+
+
 def info(message: str) -> None:
+    _last[0] = message
     print(f"stackdeb: {message}", file=sys.stderr, flush=True)
+
+
+def last_message() -> str:
+    """The last progress line: what a command ends by saying it did (its --json summary)."""
+    return _last[0]
 
 
 def progress(done: int, total: int, message: str) -> None:

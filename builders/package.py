@@ -242,9 +242,9 @@ def plan_services(project: Project, release: str, suite: str, names: list[str] |
     return stale
 
 
-def package_report(project: Project, release: str, suite: str, name: str) -> str:
-    """What the last build of a service produced, in `key: value` lines: the package, its
-    digest, the reproducibility check and the lintian summary."""
+def package_report(project: Project, release: str, suite: str, name: str) -> dict:
+    """What the last build of a service produced: the package, its digest, the
+    reproducibility check and the lintian summary."""
     service = project.catalog().select([name])[0]
     out = project.target_dir("packages", Target(release, get_suite(suite))) / service.name
     manifest = read_json(out / "manifest.json")
@@ -254,10 +254,24 @@ def package_report(project: Project, release: str, suite: str, name: str) -> str
     # errors first, and always: a published package has none
     lint = "not run" if manifest["lintian"] == "not run" else lintian_summary(out / "lintian.txt")
     checked = {True: "bit-identical rebuild", None: "not checked"}[manifest.get("reproducible")]
-    return "\n".join([f"package: {manifest['package']} {manifest['version']}",
-                      f"deb: {out / manifest['deb']}", f"sha256: {manifest['sha256']}",
-                      f"reproducible: {checked}", f"lintian: {lint}",
-                      f"network during build: {' '.join(manifest['network_interfaces'])} only"])
+    return {"service": service.name, "package": manifest["package"], "version": manifest["version"],
+            "deb": str(out / manifest["deb"]), "sha256": manifest["sha256"], "reproducible": checked,
+            "lintian": lint, "network": manifest["network_interfaces"]}
+
+
+def format_report(report: dict) -> str:
+    """A report as `key: value` lines, for people."""
+    return "\n".join([f"package: {report['package']} {report['version']}", f"deb: {report['deb']}",
+                      f"sha256: {report['sha256']}", f"reproducible: {report['reproducible']}",
+                      f"lintian: {report['lintian']}",
+                      f"network during build: {' '.join(report['network'])} only"])
+
+
+def built_package(deb: Path) -> dict:
+    """A package `package` built (or found up to date), from its build record."""
+    record = read_json(deb.parent / "manifest.json")
+    return {key: record[key] for key in ("service", "package", "version", "sha256", "reproducible", "lintian")} | {
+        "deb": str(deb)}
 
 
 def network_interfaces(work: Path) -> list[str]:

@@ -66,11 +66,12 @@ def builder_configs(settings, catalog) -> list:
     ])
     images = util.BuildFactory([
         Stackdeb("image", "discovery", "--suite", util.Property("suite"), name="discovery",
-                 description="discovery live system"),
-        Stackdeb("image", "node", *TARGET, "--repo-url", REPO_URL, name="node", description="node image"),
+                 description="discovery live system", properties={"discovery": "image"}),
+        Stackdeb("image", "node", *TARGET, "--repo-url", REPO_URL, name="node", description="node image",
+                 properties={"node_image": "image"}),
     ])
     cluster = util.BuildFactory([
-        Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster",
+        Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster", result=False,
                  description=f"cluster ({settings.cluster_layout})", haltOnFailure=False),
         ClusterReport(),
         steps.Trigger(name="promote", schedulerNames=["promote-tested"], waitForFinish=True, haltOnFailure=True,
@@ -80,17 +81,21 @@ def builder_configs(settings, catalog) -> list:
                                       "verdict": util.Property("verdict")}),
     ])
     bundle = util.BuildFactory([
-        Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving"),
-        Stackdeb("bundle", *TARGET, *_index(settings), name="bundle", description="bundling"),
+        Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving",
+                 properties={"lock_generation": "generation", "lock_sha256": "sha256"}),
+        Stackdeb("bundle", *TARGET, *_index(settings), name="bundle", description="bundling",
+                 properties={"bundle_sha256": "sha256"}),
     ])
     publish = util.BuildFactory([
-        Stackdeb("publish", *TARGET, name="publish", description="publishing to staging"),
-        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False,
+        Stackdeb("publish", *TARGET, name="publish", description="publishing to staging",
+                 properties={"generation": "generation", "published": "packages"}),
+        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=False,
                  descriptionDone="repository status (see log)"),
     ])
     promote = util.BuildFactory([
-        Stackdeb("promote", *TARGET, "--verdict", util.Property("verdict"), name="promote"),
-        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False,
+        Stackdeb("promote", *TARGET, "--verdict", util.Property("verdict"), name="promote",
+                 properties={"generation": "generation"}),
+        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=False,
                  descriptionDone="repository status (see log)"),
     ])
     configs = [

@@ -15,69 +15,79 @@ from twisted.internet import defer
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
 
 
-class _StackdebLines(logobserver.LogLineObserver):
-    """Remembers stackdeb's last progress line and its error line, for the step summary."""
-
-    def __init__(self):
-        super().__init__()
-        self.last = self.error = None
-
-    def _line(self, line: str) -> None:
-        if line.startswith("stackdeb: error: "):
-            self.error = line[len("stackdeb: error: "):]
-        elif line.startswith("stackdeb: ") and not line.startswith("stackdeb: $ "):
-            self.last = line[len("stackdeb: "):]
-
-    outLineReceived = errLineReceived = _line
+def read_result(stdout: str) -> dict | None:
+    """What `stackdeb ... --json` says it did: the one JSON object on its stdout."""
+    try:
+        result = json.loads(stdout)
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) and "ok" in result else None
 
 
 class Stackdeb(steps.ShellCommand):
-    """`stackdeb ARGS`: the summary is stackdeb's last word, or on failure what failed."""
+    """`stackdeb ARGS --json`: the step's summary and build properties come from the result
+    stackdeb prints on stdout (builders/cli.py), never from its progress lines. `properties`
+    maps a build property to the result's field it takes. `result=False` is for the commands
+    whose output is for people (`repo status`): their log is the point."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, result: bool = True, properties: dict[str, str] | None = None, **kwargs):
         kwargs.setdefault("haltOnFailure", True)
         kwargs.setdefault("logEnviron", False)
-        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args], **kwargs)
-        self.lines = _StackdebLines()
-        self.addLogObserver("stdio", self.lines)
+        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args,
+                                  *(["--json"] if result else [])], **kwargs)
+        self.wants_result = result
+        self.properties_from = properties or {}
+        self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)
+        self.addLogObserver("stdio", self.output)
+        self.result: dict | None = None
+
+    @defer.inlineCallbacks
+    def run(self):
+        outcome = yield super().run()
+        if not self.wants_result:
+            return outcome
+        self.result = read_result(self.output.getStdout())
+        if self.result is None:
+            return FAILURE if outcome == SUCCESS else outcome   # a success that says nothing is not one
+        if self.result["ok"]:
+            for name, field in self.properties_from.items():
+                if field in self.result:
+                    self.setProperty(name, self.result[field], "stackdeb")
+            self.took_result(self.result)
+        return outcome
+
+    def took_result(self, result: dict) -> None:
+        """A subclass's hook: more properties from a successful result."""
 
     def getResultSummary(self):
-        if self.results != SUCCESS and self.lines.error:
-            return {"step": f"{self.name} failed: {self.lines.error}"[:250]}
-        if self.results == SUCCESS and self.lines.last:
-            return {"step": f"{self.name}: {self.lines.last}"[:250]}
+        if self.result and not self.result["ok"]:
+            return {"step": f"{self.name} failed: {self.result['error']}"[:250]}
+        if self.results == SUCCESS and self.result and self.result.get("summary"):
+            return {"step": f"{self.name}: {self.result['summary']}"[:250]}
+        if self.wants_result and self.result is None and self.results is not None:
+            return {"step": f"{self.name}: stackdeb gave no result (see the log)"}
         return super().getResultSummary()
 
 
 class PackageReport(Stackdeb):
-    """`stackdeb package --report SERVICE`: the lintian summary and the reproducibility check
-    become the step's summary and build properties."""
+    """`stackdeb package --report SERVICE --json`: the lintian summary and the
+    reproducibility check become the step's summary and build properties."""
 
     def __init__(self, service: str, **kwargs):
         kwargs.setdefault("haltOnFailure", False)
         super().__init__("package", "--report", *TARGET, service, name="report", **kwargs)
-        self.fields: dict[str, str] = {}
-        self.addLogObserver("stdio", logobserver.LineConsumerLogObserver(self._consume))
+        self.report: dict = {}
 
-    def _consume(self):
-        while True:
-            _stream, line = yield
-            key, sep, value = line.partition(": ")
-            if sep:
-                self.fields[key] = value
-
-    @defer.inlineCallbacks
-    def run(self):
-        result = yield super().run()
-        for key in ("package", "lintian", "reproducible"):
-            if key in self.fields:
-                self.setProperty(key, self.fields[key], "PackageReport")
-        return result
+    def took_result(self, result: dict) -> None:
+        self.report = result["reports"][0]
+        self.setProperty("package", f"{self.report['package']} {self.report['version']}", "PackageReport")
+        for key in ("sha256", "lintian", "reproducible"):
+            self.setProperty(key, self.report[key], "PackageReport")
 
     def getResultSummary(self):
-        if self.results == SUCCESS and self.fields:
-            return {"step": f"{self.fields.get('package')}: lintian {self.fields.get('lintian')}; "
-                            f"{self.fields.get('reproducible')}"}
+        if self.results == SUCCESS and self.report:
+            return {"step": f"{self.report['package']} {self.report['version']}: lintian {self.report['lintian']}; "
+                            f"{self.report['reproducible']}"}
         return super().getResultSummary()
 
 
@@ -86,14 +96,17 @@ def plan_command(props):
     """What the pipeline must build: the services named (or all) whose package is out of
     date, or all of them when a rebuild was asked for."""
     services = list(props.getProperty("services") or [])
-    return ([props.getProperty("stackdeb", "stackdeb"), "package", "--plan",
+    return ([props.getProperty("stackdeb", "stackdeb"), "package", "--plan", "--json",
              "--release", props.getProperty("release"), "--suite", props.getProperty("suite")]
             + (["--force"] if props.getProperty("rebuild") else []) + (services or ["--all"]))
 
 
 def plan_packages() -> steps.SetPropertyFromCommand:
     def extract(rc, stdout, stderr):
-        return {"services_to_build": [line.strip() for line in stdout.splitlines() if line.strip()]}
+        result = read_result(stdout)
+        if rc != 0 or not result or not result["ok"]:
+            return {}
+        return {"services_to_build": result["services"]}
     return steps.SetPropertyFromCommand(
         name="plan", command=plan_command, extract_fn=extract, haltOnFailure=True,
         logEnviron=False,

@@ -1,41 +1,27 @@
 """The Buildbot master and worker, for real, on the mini project.
 
-One master (SQLite, one local worker) runs for the whole module; the tests follow one story
-in order: the first build, a new release upstream, an upper-constraints change, a forced build,
-authz over the REST API, promotion and a screenshot of the waterfall. Upstream is local git
-repositories made from the mini project's data, polled every 2 seconds; the index is the
-fake one on 127.0.0.1.
+One master (SQLite, one local worker, tests/minimaster.py) runs for the whole module; the
+tests follow one story in order: the first build, a new release upstream, an upper-constraints
+change, a forced build, authz over the REST API, promotion and a screenshot of the waterfall.
 """
 
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from builders.embedded import WebClient, git_from_snapshot
-from conftest import make_mini_project, populate_index
-from fakeindex import FakeIndex
+from builders.embedded import WebClient
+from builders.manifest import read_json
 from helpers import deliverable
+from minimaster import ENGINEER, mini_master
 
-STACKDEB = str(Path(sys.executable).parent / "stackdeb")
-ENGINEER = ("relen", "engineer-password")
 ADMIN_ALONE = ("boss", "admin-only-password")
 BOTH_ROLES = ("lead", "both-roles-password")
 # in the worker's environment: no log, page or world-readable file may show it
 WORKER_SECRET = "stackdeb-test-secret-" + os.urandom(8).hex()
-BUILD_TIMEOUT = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def commit(bare: Path, branch: str, files: dict[str, str], message: str) -> None:
@@ -51,88 +37,22 @@ def commit(bare: Path, branch: str, files: dict[str, str], message: str) -> None
     subprocess.run(["git", "-C", str(work), "push", "--quiet", "origin", branch], check=True, env=env)
 
 
-class Master:
-    def __init__(self, url, env, mini, releases, requirements, index):
-        self.url, self.env, self.mini = url, env, mini
-        self.releases, self.requirements, self.index = releases, requirements, index
-        self.anonymous = WebClient(url)
-        self.engineer = WebClient(url)
-        self.engineer.login(*ENGINEER)
-
-    def stackdeb(self, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([STACKDEB, *args], env=self.env, input=stdin, capture_output=True, text=True)
-
-    def builds(self, builder: str) -> list[dict]:
-        builderid = self.anonymous.get(f"builders?name={builder}")["builders"][0]["builderid"]
-        return self.anonymous.get(f"builders/{builderid}/builds?order=number&property=*")["builds"]
-
-    def wait_idle(self, pipelines: int) -> dict:
-        """Wait until the pipeline builder has `pipelines` finished builds and nothing runs or
-        waits; return the newest pipeline build."""
-        deadline = time.monotonic() + BUILD_TIMEOUT
-        while time.monotonic() < deadline:
-            done = [b for b in self.builds("pipeline") if b["complete"]]
-            busy = (self.anonymous.get("builds?complete=false")["builds"]
-                    or self.anonymous.get("buildrequests?claimed=false")["buildrequests"])
-            if len(done) >= pipelines and not busy:
-                return done[-1]
-            time.sleep(2)
-        raise AssertionError(f"the pipeline did not reach {pipelines} finished builds in {BUILD_TIMEOUT}s")
-
-    def counts(self) -> dict[str, int]:
-        return {name: len(self.builds(name)) for name in
-                ("pipeline", "bundle", "package-alpha", "package-beta", "publish", "promote")}
-
-    def step_summaries(self, build: dict) -> list[str]:
-        """The build's step summaries, and those of every failed build (for failure messages)."""
-        summaries = [s["state_string"] for s in self.anonymous.get(f"builds/{build['buildid']}/steps")["steps"]]
-        for failed in self.anonymous.get("builds?results__gt=0")["builds"]:
-            summaries += [s["state_string"] for s in
-                          self.anonymous.get(f"builds/{failed['buildid']}/steps")["steps"]]
-        return "\n".join(summaries)
-
-
-@pytest.fixture(scope="module")
-def master(tmp_path_factory):
-    base = tmp_path_factory.mktemp("buildbot")
-    index = FakeIndex(base / "index")
-    populate_index(index)
-    index.url, server = index.serve()
-    mini, env = make_mini_project(base, index)
-    # a second series, 2026.2 (hibiscus, in development: its constraints on master), for the
-    # master's second target
+def add_a_second_series(mini) -> None:
+    """2026.2 (hibiscus, in development: its constraints on master), the master's second target."""
     (mini.releases / "deliverables/hibiscus").mkdir()
     (mini.releases / "deliverables/hibiscus/alpha.yaml").write_text(deliverable("1.0.0"))
     (mini.releases / "deliverables/hibiscus/beta.yaml").write_text(deliverable("2.0.0"))
     (mini.requirements / "master").mkdir()
     (mini.requirements / "master/upper-constraints.txt").write_text("libone===1.0.0\nlibtwo===0.5.0\n")
-    releases = git_from_snapshot(mini.releases, base / "upstream/releases.git", branch_dirs=False)
-    requirements = git_from_snapshot(mini.requirements, base / "upstream/requirements.git", branch_dirs=True)
-    env = {**os.environ, **env, "STACKDEB_RELEASES": str(releases), "STACKDEB_REQUIREMENTS": str(requirements),
-           "STACKDEB_TEST_SECRET": WORKER_SECRET}
-    for (user, password), roles in ((ENGINEER, ["release-engineer"]), (ADMIN_ALONE, ["admin"]),
-                                    (BOTH_ROLES, ["release-engineer", "admin"])):
-        add = subprocess.run([STACKDEB, "master", "adduser", user, *(f"--role={r}" for r in roles)],
-                             env=env, input=password + "\n", capture_output=True, text=True)
-        assert add.returncode == 0, add.stderr
-    web_port = free_port()
-    start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
-                            "--worker-port", str(free_port()), "--poll-interval", "2", "--wait",
-                            # the mini project's services are not a cloud: tests/e2e/test_cluster.py
-                            # proves the cluster stage on the real ones
-                            "--cluster-layout", "none", "--also-target", "2026.2/bookworm"],
-                           env=env, capture_output=True, text=True)
-    try:
-        assert start.returncode == 0, start.stderr
-        assert start.stdout.strip() == f"http://127.0.0.1:{web_port}/"
-        assert "pipeline #1: success" in start.stderr and "package-beta #1: success" in start.stderr
-        yield Master(start.stdout.strip(), env, mini, releases, requirements, index)
-    finally:
-        subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
-        # the repository's signing key started an agent: do not leave it behind
-        for home in ("repo/gnupg", "cluster/gnupg"):
-            subprocess.run(["gpgconf", "--homedir", str(mini.build / home), "--kill", "all"], capture_output=True)
-        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    users = ((ENGINEER, ["release-engineer"]), (ADMIN_ALONE, ["admin"]), (BOTH_ROLES, ["release-engineer", "admin"]))
+    with mini_master(tmp_path_factory.mktemp("buildbot"), prepare=add_a_second_series, users=users,
+                     env={"STACKDEB_TEST_SECRET": WORKER_SECRET},
+                     start_args=["--also-target", "2026.2/bookworm"]) as running:
+        yield running
 
 
 def test_the_first_build_packages_every_service_into_staging(master):
@@ -144,6 +64,18 @@ def test_the_first_build_packages_every_service_into_staging(master):
     assert "venv-alpha" in status and "1.0.0-1+os2026.1.deb12.1" in status and "venv-beta" in status
     report = master.step_summaries(master.builds("package-alpha")[-1])
     assert "lintian 0 errors" in report and "bit-identical rebuild" in report, report
+    # the steps' properties come from stackdeb's --json results, and name the bytes
+    bundle = read_json(master.mini.bundle / "manifest.json")["sha256"]
+    assert master.builds("bundle")[-1]["properties"]["bundle_sha256"][0] == bundle
+    built = {}
+    for service in ("alpha", "beta"):
+        properties = master.builds(f"package-{service}")[-1]["properties"]
+        record = read_json(master.mini.build / f"packages/2026.1-bookworm/{service}/manifest.json")
+        assert properties["sha256"][0] == record["sha256"] and properties["lintian"][0].startswith("0 errors")
+        built[service] = record["sha256"]
+    published = master.builds("publish")[-1]["properties"]
+    assert published["generation"][0] >= 1
+    assert sorted(p["sha256"] for p in published["published"][0]) == sorted([bundle, *built.values()])
     summaries = master.step_summaries(build)
     assert "no cluster (cluster.layout: none): nothing is promoted" in summaries, summaries
     assert master.builds("cluster") == [] and master.builds("images") == []

@@ -1,9 +1,11 @@
+import json
 import subprocess
 import sys
 
 import pytest
 
-from builders.cli import build_parser, main
+from builders import log
+from builders.cli import COMMANDS, build_parser, main
 from builders.tools import find
 from builders.errors import StackdebError
 
@@ -60,3 +62,33 @@ def test_a_bad_option_is_one_line_and_a_non_zero_exit(capsys, args, message):
         code = exit.code
     err = capsys.readouterr().err
     assert code != 0 and message in err and "Traceback" not in err
+
+
+def test_json_says_the_error_on_stdout_and_the_message_stays_on_stderr(capfd):
+    code = main(["package", "--json", "no-such-service"])
+    out, err = capfd.readouterr()
+    assert code == 1
+    result = json.loads(out)             # stdout is the one JSON object, nothing else
+    assert result == {"command": "package", "ok": False, "error": "unknown service 'no-such-service'",
+                      "hint": result["hint"]} and "keystone" in result["hint"]
+    assert err.startswith("stackdeb: error: unknown service 'no-such-service'")
+
+
+def test_json_keeps_what_tools_print_off_stdout(capfd, monkeypatch):
+    def noisy(args, project):
+        subprocess.run(["echo", "a tool's own output"], check=True)     # fd 1 of a child process
+        print("a stray print")
+        log.info("did the thing")
+        return {"thing": 1}
+    monkeypatch.setitem(COMMANDS, "rollback", noisy)
+    assert main(["rollback", "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"command": "rollback", "ok": True, "summary": "did the thing", "thing": 1}
+    assert "a tool's own output" in err and "a stray print" in err
+
+
+def test_buildbot_reads_a_result_only_when_it_is_one():
+    from master.steps import read_result
+    assert read_result('{"ok": true, "summary": "x"}\n') == {"ok": True, "summary": "x"}
+    for stdout in ("", "stackdeb: done\n", "[1, 2]", '{"summary": "no ok field"}', '{"ok": true}\n{"ok": true}'):
+        assert read_result(stdout) is None, stdout
