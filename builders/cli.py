@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start: the master's database, written to master.yaml on first start "
                              "(default: SQLite in build/master); PostgreSQL: postgresql://USER@HOST[:PORT]/NAME "
                              "with the password in ~/.pgpass (docs/buildbot.md)")
+    master.add_argument("--url", help="start: the address users reach the web UI at, e.g. https://ci.example.org/ "
+                                      "behind a TLS proxy (written to master.yaml on first start; default: "
+                                      "http://127.0.0.1:WEB_PORT/)")
     master.add_argument("--wait", action="store_true", help="follow the first build to its end")
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
@@ -421,7 +424,7 @@ def cmd_master(args, project: Project) -> None:
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
                              poll_interval=args.poll_interval, kick_off=not args.no_kick_off,
-                             cluster_layout=args.cluster_layout, database=args.db,
+                             cluster_layout=args.cluster_layout, database=args.db, url=args.url,
                              wait=args.wait)
         print(url)
     elif args.action == "stop":

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import sys
 import time
 import urllib.error
@@ -39,10 +40,11 @@ WORKER_NAME = "local"
 class WebClient:
     """The master's REST API, as a logged-in user or anonymously."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, context: ssl.SSLContext | None = None):
         self.url = url.rstrip("/") + "/"
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies),
+                                                  urllib.request.HTTPSHandler(context=context))
 
     def login(self, user: str, password: str) -> None:
         # Basic auth is honoured only on /auth/login, which answers with a session cookie.
@@ -138,7 +140,7 @@ def _git_source(spec: str | None, what: str, basedir: Path, branch_dirs: bool) -
 def write_settings(project: Project, basedir: Path, targets: list[Target], *, releases: str,
                    requirements: str, index_url: str | None, web_port: int, worker_port: int,
                    poll_interval: int, cluster_layout: str = "minimal",
-                   database: str = "sqlite:///state.sqlite") -> dict:
+                   database: str = "sqlite:///state.sqlite", url: str | None = None) -> dict:
     password = secrets.token_urlsafe(16)
     environment = {key: value for key, value in os.environ.items()
                    if key.startswith("STACKDEB_") and key not in ("STACKDEB_RELEASES", "STACKDEB_REQUIREMENTS")}
@@ -146,7 +148,7 @@ def write_settings(project: Project, basedir: Path, targets: list[Target], *, re
                        STACKDEB_CACHE_DIR=str(project.cache_dir))
     settings = {
         "title": "stackdeb",
-        "url": f"http://127.0.0.1:{web_port}/",
+        "url": url or f"http://127.0.0.1:{web_port}/",
         "web_port": f"tcp:{web_port}:interface=127.0.0.1",
         "worker_port": f"tcp:{worker_port}:interface=127.0.0.1",
         "database": database,
@@ -190,11 +192,14 @@ def _checked_database(url: str) -> None:
 def start(project: Project, targets: list[Target], *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
           kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal",
-          database: str | None = None) -> str:
+          database: str | None = None, url: str | None = None) -> str:
     """Create (once) and start the master and the local worker; return the web UI address.
     The first of `targets` is built at once; with `wait`, follow that run to its end.
     `database` (an SQLAlchemy URL) is checked before anything is written."""
+    from master.settings import url_problem
     basedir = master_dir(project)
+    if url and url_problem(url):
+        raise StackdebError(url_problem(url))
     if database:
         _checked_database(database)
     basedir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +209,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
                        poll_interval=poll_interval, cluster_layout=cluster_layout,
-                       database=database or "sqlite:///state.sqlite")
+                       database=database or "sqlite:///state.sqlite", url=url)
     settings = _checked_settings(project, basedir)
     if database and database != settings.database:
         from master.database import redacted

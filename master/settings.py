@@ -5,6 +5,7 @@ workers, the web port, the users file. `stackdeb master start` writes one for th
 default; docs/buildbot.md documents every key.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,13 @@ class Settings:
     workers: list[WorkerSettings]
     cluster_layout: str = "minimal"     # the layout the cluster builder runs
     promote: str = "auto"               # auto: a passing cluster run promotes; manual: engineers do
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a web UI address (Buildbot needs the scheme, the host and a final /)."""
+    if re.fullmatch(r"https?://[^/\s]+/(\S*/)?", url):
+        return None
+    return f"url: the address users reach the web UI at, http(s)://HOST[:PORT]/ ending in /, got {url!r:.80}"
 
 
 KNOWN_KEYS = {"title", "url", "web_port", "worker_port", "database", "users_file", "targets",
@@ -143,9 +151,12 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     promote = str(cluster.get("promote", "auto"))
     if promote not in ("auto", "manual"):
         fail(f"cluster.promote: auto or manual, got {promote!r}")
+    url = str(data.get("url", "http://127.0.0.1:8010/"))
+    if url_problem(url):
+        fail(url_problem(url))
     return Settings(
         basedir=basedir, title=str(data.get("title", "stackdeb")),
-        url=str(data.get("url", "http://127.0.0.1:8010/")),
+        url=url,
         web_port=str(data.get("web_port", "tcp:8010:interface=127.0.0.1")),
         worker_port=str(data.get("worker_port", "tcp:9989:interface=127.0.0.1")),
         database=str(data.get("database", "sqlite:///state.sqlite")),

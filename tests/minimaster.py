@@ -31,11 +31,11 @@ def free_port() -> int:
 
 
 class Master:
-    def __init__(self, url, env, mini, releases, requirements, index):
-        self.url, self.env, self.mini = url, env, mini
+    def __init__(self, url, env, mini, releases, requirements, index, context=None):
+        self.url, self.env, self.mini, self.context = url, env, mini, context
         self.releases, self.requirements, self.index = releases, requirements, index
-        self.anonymous = WebClient(url)
-        self.engineer = WebClient(url)
+        self.anonymous = WebClient(url, context)
+        self.engineer = WebClient(url, context)
         self.engineer.login(*ENGINEER)
 
     def stackdeb(self, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -72,9 +72,12 @@ class Master:
 
 
 @contextmanager
-def mini_master(base: Path, *, users=((ENGINEER, ["release-engineer"]),), env=None, start_args=(), prepare=None):
+def mini_master(base: Path, *, users=((ENGINEER, ["release-engineer"]),), env=None, start_args=(), prepare=None,
+                web_port: int | None = None, url: str | None = None, context=None):
     """Start the master on the mini project (its first pipeline run followed to a success);
-    stop it, its gpg agents and the index at the end. `prepare(mini)` edits upstream first."""
+    stop it, its gpg agents and the index at the end. `prepare(mini)` edits upstream first;
+    `url` is where users reach the web UI (a proxy in front of `web_port`), `context` the SSL
+    context the test's clients use there."""
     index = FakeIndex(base / "index")
     populate_index(index)
     index.url, server = index.serve()
@@ -89,19 +92,34 @@ def mini_master(base: Path, *, users=((ENGINEER, ["release-engineer"]),), env=No
         add = subprocess.run([STACKDEB, "master", "adduser", user, *(f"--role={r}" for r in roles)],
                              env=env, input=password + "\n", capture_output=True, text=True)
         assert add.returncode == 0, add.stderr
-    web_port = free_port()
+    web_port = web_port or free_port()
+    url = url or f"http://127.0.0.1:{web_port}/"
     start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
                             "--worker-port", str(free_port()), "--poll-interval", "2", "--wait",
-                            "--cluster-layout", "none", *start_args],
+                            "--cluster-layout", "none", "--url", url, *start_args],
                            env=env, capture_output=True, text=True)
     try:
         assert start.returncode == 0, start.stderr
-        assert start.stdout.strip() == f"http://127.0.0.1:{web_port}/"
+        assert start.stdout.strip() == url
         assert "pipeline #1: success" in start.stderr and "package-beta #1: success" in start.stderr
-        yield Master(start.stdout.strip(), env, mini, releases, requirements, index)
+        yield Master(url, env, mini, releases, requirements, index, context)
     finally:
         subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
         # the repository's signing key started an agent: do not leave it behind
         for home in ("repo/gnupg", "cluster/gnupg"):
             subprocess.run(["gpgconf", "--homedir", str(mini.build / home), "--kill", "all"], capture_output=True)
         server.shutdown()
+
+
+def signed_verdict(master) -> Path:
+    """A passing verdict for the live staged build set, signed with the cluster stage's own
+    function and key (the mini project's services cannot run a cluster)."""
+    from builders.cluster.verdict import write_signed
+    from builders.repository import Repository, build_set_of
+    from builders.targets import get_suite
+    repo = Repository(master.mini.build / "repo")
+    verdict = master.mini.build / "verdict.json"
+    write_signed({"result": "pass", "target": {"release": "2026.1", "suite": "bookworm"},
+                  "build_set": build_set_of(repo, repo.live_generation(), get_suite("bookworm"), "2026.1"),
+                  "tests": []}, verdict, master.mini.build)
+    return verdict

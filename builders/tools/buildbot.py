@@ -1,8 +1,10 @@
 """buildbot and buildbot-worker: create, check, start and stop a master and its workers."""
 
+import os
 from pathlib import Path
 
 from builders import tools
+from builders.errors import StackdebError
 
 _FIX = "read twistd.log in {basedir}"
 
@@ -35,9 +37,24 @@ def create_worker(basedir: Path, master: str, name: str, password: str) -> None:
 
 
 def start_worker(basedir: Path, environment: dict[str, str] | None = None) -> None:
-    """Start the worker daemon; `environment` becomes its own, inherited by every step."""
-    tools.run("buildbot-worker", ["start", str(basedir)], what=f"the worker in {basedir}",
-              fix=_FIX.format(basedir=basedir), action="starting the Buildbot worker", env=environment)
+    """Start the worker daemon; `environment` becomes its own, inherited by every step.
+    `buildbot-worker start` confirms the start by tailing twistd.log from its end, so a worker
+    that connects before the tail begins is reported as failed (exit 1) although it runs: a
+    running daemon is taken as started, and the caller waits for the master to see it."""
+    started = tools.run("buildbot-worker", ["start", str(basedir)], what=f"the worker in {basedir}",
+                        fix=_FIX.format(basedir=basedir), action="starting the Buildbot worker", env=environment,
+                        ok_codes=(0, 1))
+    if started.returncode != 0 and not _daemon_runs(basedir):
+        raise StackdebError(f"starting the Buildbot worker in {basedir} failed: it is not running",
+                            hint=_FIX.format(basedir=basedir))
+
+
+def _daemon_runs(basedir: Path) -> bool:
+    try:
+        os.kill(int((basedir / "twistd.pid").read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def stop_worker(basedir: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from builders.embedded import WebClient
 from builders.manifest import read_json
 from helpers import deliverable
-from minimaster import ENGINEER, mini_master
+from minimaster import ENGINEER, mini_master, signed_verdict
 
 ADMIN_ALONE = ("boss", "admin-only-password")
 BOTH_ROLES = ("lead", "both-roles-password")
@@ -170,20 +170,6 @@ def test_a_forced_build_does_what_its_parameters_say(master):
     assert after["package-beta"] == before["package-beta"] + 1     # rebuilt though unchanged
     assert after["package-alpha"] == before["package-alpha"]
     assert after["publish"] == before["publish"]                   # publish: no
-
-
-def signed_verdict(master) -> Path:
-    """A passing verdict for the live staged build set, signed with the cluster stage's own
-    function and key (the mini project's services cannot run a cluster)."""
-    from builders.cluster.verdict import write_signed
-    from builders.repository import Repository, build_set_of
-    from builders.targets import get_suite
-    repo = Repository(master.mini.build / "repo")
-    verdict = master.mini.build / "verdict.json"
-    write_signed({"result": "pass", "target": {"release": "2026.1", "suite": "bookworm"},
-                  "build_set": build_set_of(repo, repo.live_generation(), get_suite("bookworm"), "2026.1"),
-                  "tests": []}, verdict, master.mini.build)
-    return verdict
 
 
 def test_anonymous_users_can_look_but_not_act(master):
