@@ -8,6 +8,7 @@ not a cloud: tests/e2e/test_cluster.py proves that stage on the real ones).
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,6 +70,19 @@ class Master:
             summaries += [s["state_string"] for s in
                           self.anonymous.get(f"builds/{failed['buildid']}/steps")["steps"]]
         return "\n".join(summaries)
+
+
+def commit(bare: Path, branch: str, files: dict[str, str], message: str) -> None:
+    """Commit files to a branch of a bare upstream repository, as upstream would."""
+    work = bare.with_name(bare.name + ".clone")
+    shutil.rmtree(work, ignore_errors=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "up", "GIT_AUTHOR_EMAIL": "up@localhost",
+           "GIT_COMMITTER_NAME": "up", "GIT_COMMITTER_EMAIL": "up@localhost"}
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(bare), str(work)], check=True, env=env)
+    for path, text in files.items():
+        (work / path).write_text(text)
+    subprocess.run(["git", "-C", str(work), "commit", "--quiet", "-am", message], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "push", "--quiet", "origin", branch], check=True, env=env)
 
 
 @contextmanager

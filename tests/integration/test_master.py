@@ -9,32 +9,18 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from builders.embedded import WebClient
 from builders.manifest import read_json
 from helpers import deliverable
-from minimaster import ENGINEER, mini_master, signed_verdict
+from minimaster import ENGINEER, commit, mini_master, signed_verdict
 
 ADMIN_ALONE = ("boss", "admin-only-password")
 BOTH_ROLES = ("lead", "both-roles-password")
 # in the worker's environment: no log, page or world-readable file may show it
 WORKER_SECRET = "stackdeb-test-secret-" + os.urandom(8).hex()
-
-
-def commit(bare: Path, branch: str, files: dict[str, str], message: str) -> None:
-    """Commit files to a branch of a bare upstream repository, as upstream would."""
-    work = bare.with_name(bare.name + ".clone")
-    shutil.rmtree(work, ignore_errors=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "up", "GIT_AUTHOR_EMAIL": "up@localhost",
-           "GIT_COMMITTER_NAME": "up", "GIT_COMMITTER_EMAIL": "up@localhost"}
-    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(bare), str(work)], check=True, env=env)
-    for path, text in files.items():
-        (work / path).write_text(text)
-    subprocess.run(["git", "-C", str(work), "commit", "--quiet", "-am", message], check=True, env=env)
-    subprocess.run(["git", "-C", str(work), "push", "--quiet", "origin", branch], check=True, env=env)
 
 
 def add_a_second_series(mini) -> None:

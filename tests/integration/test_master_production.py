@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from builders.embedded import WebClient
-from minimaster import ENGINEER, STACKDEB, free_port, mini_master, signed_verdict
+from minimaster import ENGINEER, STACKDEB, commit, free_port, mini_master, signed_verdict
 from pgserver import PostgresServer
 from tlsproxy import TlsProxy
 
@@ -100,6 +100,25 @@ def test_force_and_promotion_work_through_the_proxy(master):
     status, _ = anonymous.call("forceschedulers/build", "force", builderid=None, reason="no",
                                target="2026.1-bookworm", services=[], rebuild=False, publish=True)
     assert status == 403
+
+
+def test_a_failing_step_says_stackdebs_error_in_its_summary(master):
+    """Upstream commits a malformed constraint: the lock step fails, and its summary is the
+    error from stackdeb's --json result; nothing new reaches staging."""
+    before, staged = len(master.builds("pipeline")), master.stackdeb("repo", "status").stdout
+    commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone=>1.0.0\nlibtwo===0.5.0\n"},
+           "a malformed line")
+    build = master.wait_idle(before + 1)
+    assert build["results"] == 2, master.step_summaries(build)
+    lock = master.builds("bundle")[-1]
+    steps = {s["name"]: s["state_string"] for s in
+             master.anonymous.get(f"builds/{lock['buildid']}/steps")["steps"]}
+    assert steps["lock"].startswith("lock failed: upper-constraints.txt (stable/2026.1@"), steps
+    assert "malformed requirement line 'libone=>1.0.0'" in steps["lock"], steps
+    assert master.stackdeb("repo", "status").stdout == staged
+    commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone===1.0.0\nlibtwo===0.5.0\n"},
+           "fixed")
+    assert master.wait_idle(before + 2)["results"] == 0
 
 
 def test_a_restart_on_postgresql_keeps_the_history(master):
