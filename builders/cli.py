@@ -31,6 +31,7 @@ other commands:
   repo      status of the repository, or serve it on 127.0.0.1
   inventory serve the endpoint the discovery agent reports to; machines lists them
   services  list the catalog's services and their versions in a release
+  store     the artifact store: serve it, put and get files by sha256
   snapshot  refresh the upstream data snapshot (upstream/) from the git repositories
   master    start or stop the embedded Buildbot master and worker; add web UI users
 
@@ -247,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
                         help="adduser: a role (repeatable)")
 
+    store = commands.add_parser(
+        "store", help="the artifact store: serve it, or put and get files by sha256",
+        description="serve: the artifact store on the master's machine (workers of master.yaml log in with "
+                    "their name and password). put: upload files (and, with --name, record them under "
+                    "WORKER/NAME). get: fetch a record's files (--name WORKER/NAME) or objects by sha256 into "
+                    "--into, each checked against its hash. Credentials: STACKDEB_STORE_USER and "
+                    "STACKDEB_STORE_PASSWORD.")
+    store.add_argument("action", choices=["serve", "put", "get"])
+    store.add_argument("items", nargs="*", metavar="FILE|SHA256", help="put: files; get: sha256s")
+    store.add_argument("--store", default=os.environ.get("STACKDEB_STORE_URL"),
+                       help="put, get: the store's address ($STACKDEB_STORE_URL; no default)")
+    store.add_argument("--name", help="put: record the files under this name; get: WORKER/NAME to fetch")
+    store.add_argument("--into", default=".", help="get: the directory to put the files in (default: .)")
+    store.add_argument("--dir", help="serve: where the store keeps its objects (default: BUILD_DIR/store)")
+    store.add_argument("--listen", default="127.0.0.1:8701", help="serve: address:port (default: %(default)s)")
+    store.add_argument("--workers", help="serve: the master.yaml whose workers may log in (default: the "
+                                         "embedded master's)")
+    _add_json(store)
+
     snapshot = commands.add_parser(
         "snapshot", help="refresh the upstream data snapshot in upstream/ from the git repositories",
         description="Rewrite upstream/ from the openstack/releases and openstack/requirements git "
@@ -441,6 +461,27 @@ def cmd_master(args, project: Project) -> None:
                  "restart the master to apply")
 
 
+def cmd_store(args, project: Project) -> None:
+    from pathlib import Path
+    if args.action == "serve":
+        from builders.store.serve import serve
+        from builders import embedded
+        workers = Path(args.workers) if args.workers else embedded.master_dir(project) / "master.yaml"
+        serve(Path(args.dir) if args.dir else project.build_dir / "store", args.listen, workers)
+        return None
+    from builders.store.client import StoreClient, get_files, put_files
+    if not args.store:
+        raise StackdebError("no artifact store given", hint="--store URL or STACKDEB_STORE_URL")
+    client = StoreClient(args.store)
+    if args.action == "put":
+        if not args.items:
+            raise StackdebError("put needs the files to upload")
+        return put_files(client, [Path(item) for item in args.items], args.name)
+    if not args.name and not args.items:
+        raise StackdebError("get needs --name WORKER/NAME or the sha256s to fetch")
+    return get_files(client, Path(args.into), name=args.name, digests=args.items)
+
+
 def cmd_image(args, project: Project) -> None:
     from pathlib import Path
     from builders.images import build_discovery, build_node
@@ -467,10 +508,11 @@ def cmd_machines(args, project: Project) -> None:
 
 
 # the commands whose --json is a result (cluster --json prints the verdict; machines --json, the list)
-RESULT_COMMANDS = {"lock", "bundle", "package", "publish", "rollback", "promote", "image"}
+RESULT_COMMANDS = {"lock", "bundle", "package", "publish", "rollback", "promote", "image", "store"}
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
-            "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines}
+            "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,
+            "store": cmd_store}
 
 
 @contextmanager
