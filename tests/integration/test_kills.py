@@ -208,6 +208,19 @@ def said_until(process: subprocess.Popen, text: str) -> str:
     return said
 
 
+def start_while_held(mini, held: subprocess.Popen, *args) -> tuple[subprocess.Popen, str]:
+    """Start `stackdeb ARGS` while `held` is stopped (SIGSTOP), and let `held` go on once the
+    new run says it waits for it (or ends): on a fast machine `held` would otherwise be done
+    before the new run got to wait, and nothing would be tested. Returns the new run and what
+    it said up to then."""
+    os.killpg(held.pid, signal.SIGSTOP)
+    try:
+        process = start(mini, *args)
+        return process, said_until(process, "is in use:")
+    finally:
+        os.killpg(held.pid, signal.SIGCONT)
+
+
 def test_a_package_build_started_first_holds_its_bundle_and_a_new_bundle_waits(mini_project):
     mini = mini_project
     finish(mini, "lock")
@@ -215,14 +228,7 @@ def test_a_package_build_started_first_holds_its_bundle_and_a_new_bundle_waits(m
     before = bundle_state(mini)
     package = start(mini, "package", "alpha", "--no-lintian", "--force")
     said_first = said_until(package, "building in a clean")    # it holds its bundle now
-    # held still (SIGSTOP) until the bundle says it waits: on a fast machine the build would
-    # otherwise be over before the bundle reaches its switch, and nothing would be tested
-    os.killpg(package.pid, signal.SIGSTOP)
-    try:
-        bundle = start(mini, "bundle", "--force")
-        said = said_until(bundle, "is in use:")
-    finally:
-        os.killpg(package.pid, signal.SIGCONT)
+    bundle, said = start_while_held(mini, package, "bundle", "--force")
     assert package.wait() == 0, said_first + package.stderr.read()
     assert bundle.wait() == 0, said + bundle.stderr.read()
     assert "is in use: waiting until the stages reading it finish" in said, said
@@ -238,12 +244,7 @@ def test_a_bundle_started_first_and_a_package_build_both_succeed(mini_project):
     finish(mini, "lock")                          # a new lock: the bundle replaces its wheels
     bundle = start(mini, "bundle")
     said_first = said_until(bundle, "$ dpkg-deb")        # it writes its new outputs now
-    os.killpg(bundle.pid, signal.SIGSTOP)                  # held there until the build waits
-    try:
-        package = start(mini, "package", "alpha", "--no-lintian", "--force")
-        said = said_until(package, "is in use:")
-    finally:
-        os.killpg(bundle.pid, signal.SIGCONT)
+    package, said = start_while_held(mini, bundle, "package", "alpha", "--no-lintian", "--force")
     assert bundle.wait() == 0, said_first + bundle.stderr.read()
     assert package.wait() == 0, said + package.stderr.read()
     assert "bundles/2026.1-bookworm is in use: waiting until the run replacing it finishes" in said, said
