@@ -290,7 +290,7 @@ def _source(project: Project, spec, what: str, option: str):
     return open_source(spec, what, option, project.cache_dir)
 
 
-def cmd_lock(args, project: Project) -> None:
+def cmd_lock(args, project: Project) -> dict | None:
     from builders.lock import resolve_lock
     releases = _source(project, args.releases, "openstack/releases", "--releases")
     requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
@@ -302,7 +302,7 @@ def cmd_lock(args, project: Project) -> None:
             "sha256": manifest["outputs"]["lock.txt"]}
 
 
-def cmd_bundle(args, project: Project) -> None:
+def cmd_bundle(args, project: Project) -> dict | None:
     from builders.bundle import build_bundle
     bundle = build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
                           force=args.force)
@@ -310,7 +310,7 @@ def cmd_bundle(args, project: Project) -> None:
     return {"deb": str(bundle / manifest["deb"]), "sha256": manifest["sha256"]}
 
 
-def cmd_package(args, project: Project) -> None:
+def cmd_package(args, project: Project) -> dict | None:
     from builders.package import built_package, format_report, package_report, package_services, plan_services
     if not args.services and not args.all:
         raise StackdebError("name the services to build, or pass --all",
@@ -332,7 +332,7 @@ def cmd_package(args, project: Project) -> None:
     return {"packages": [built_package(deb) for deb in debs]}
 
 
-def cmd_publish(args, project: Project) -> None:
+def cmd_publish(args, project: Project) -> dict | None:
     from contextlib import ExitStack
     from pathlib import Path
     from builders.outputs import using
@@ -352,7 +352,7 @@ def cmd_publish(args, project: Project) -> None:
             raise StackdebError(f"nothing to publish for {target.label}",
                                 hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
         generation = publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep,
-                                       foreign=[Path(d) for d in args.foreign])
+                                       foreign=foreign)
     return {"suite": target.staging_suite, "generation": generation,
             "packages": [{"deb": deb.name, "sha256": _recorded_sha256(deb)} for deb in debs + foreign]}
 
@@ -365,7 +365,7 @@ def _recorded_sha256(deb) -> str:
     return record["sha256"] if record.get("deb") == deb.name and record.get("sha256") else sha256_file(deb)
 
 
-def cmd_rollback(args, project: Project) -> None:
+def cmd_rollback(args, project: Project) -> dict | None:
     from builders.repository import rollback
     return {"generation": rollback(project.repo_dir, args.release, args.suite)}
 
@@ -387,7 +387,7 @@ def cmd_cluster(args, project: Project) -> None:
                             hint="the build set stays in staging; nothing was promoted")
 
 
-def cmd_promote(args, project: Project) -> None:
+def cmd_promote(args, project: Project) -> dict | None:
     from pathlib import Path
     from builders.cluster.verdict import verdict_keyring
     from builders.repository import promote
@@ -461,7 +461,7 @@ def cmd_master(args, project: Project) -> None:
                  "restart the master to apply")
 
 
-def cmd_store(args, project: Project) -> None:
+def cmd_store(args, project: Project) -> dict | None:
     from pathlib import Path
     if args.action == "serve":
         from builders.store.serve import serve
@@ -482,7 +482,7 @@ def cmd_store(args, project: Project) -> None:
     return get_files(client, Path(args.into), name=args.name, digests=args.items)
 
 
-def cmd_image(args, project: Project) -> None:
+def cmd_image(args, project: Project) -> dict | None:
     from pathlib import Path
     from builders.images import build_discovery, build_node
     if args.kind == "discovery":
