@@ -249,14 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="adduser: a role (repeatable)")
 
     store = commands.add_parser(
-        "store", help="the artifact store: serve it, or put and get files by sha256",
+        "store", help="the artifact store: serve it, put and get files by sha256, export and import a stage's outputs",
         description="serve: the artifact store on the master's machine (workers of master.yaml log in with "
                     "their name and password). put: upload files (and, with --name, record them under "
                     "WORKER/NAME). get: fetch a record's files (--name WORKER/NAME) or objects by sha256 into "
-                    "--into, each checked against its hash. Credentials: STACKDEB_STORE_USER and "
-                    "STACKDEB_STORE_PASSWORD.")
-    store.add_argument("action", choices=["serve", "put", "get"])
-    store.add_argument("items", nargs="*", metavar="FILE|SHA256", help="put: files; get: sha256s")
+                    "--into, each checked against its hash. export: upload a target's lock and bundle "
+                    "(`bundle`) or packages (service names) and print their entries; import: put such entries "
+                    "in place, each checked (what Buildbot's steps do between workers that share nothing). "
+                    "Credentials: STACKDEB_STORE_USER and STACKDEB_STORE_PASSWORD.")
+    store.add_argument("action", choices=["serve", "put", "get", "export", "import"])
+    store.add_argument("items", nargs="*", metavar="FILE|SHA256|WHAT",
+                       help="put: files; get: sha256s; export: bundle (the target's lock and bundle) or "
+                            "service names (their packages)")
+    _add_target(store)
+    store.add_argument("--artifacts", help="import: the JSON list of entries an export printed (its "
+                                           "`artifacts`), or @FILE holding it")
     store.add_argument("--store", default=os.environ.get("STACKDEB_STORE_URL"),
                        help="put, get: the store's address ($STACKDEB_STORE_URL; no default)")
     store.add_argument("--name", help="put: record the files under this name; get: WORKER/NAME to fetch")
@@ -473,6 +480,8 @@ def cmd_store(args, project: Project) -> dict | None:
     if not args.store:
         raise StackdebError("no artifact store given", hint="--store URL or STACKDEB_STORE_URL")
     client = StoreClient(args.store)
+    if args.action in ("export", "import"):
+        return _store_stage(args, project, client)
     if args.action == "put":
         if not args.items:
             raise StackdebError("put needs the files to upload")
@@ -480,6 +489,35 @@ def cmd_store(args, project: Project) -> dict | None:
     if not args.name and not args.items:
         raise StackdebError("get needs --name WORKER/NAME or the sha256s to fetch")
     return get_files(client, Path(args.into), name=args.name, digests=args.items)
+
+
+def _store_stage(args, project: Project, client) -> dict:
+    import json
+    from pathlib import Path
+    from builders.store.stages import export_bundle, export_packages, import_artifacts
+    from builders.targets import get_target
+    target = get_target(args.release, args.suite)
+    if args.action == "export":
+        if not args.items:
+            raise StackdebError("export needs what to upload: bundle, or service names")
+        if args.items == ["bundle"]:
+            entries = export_bundle(project, target, client)
+        else:
+            entries = export_packages(project, target, args.items, client)
+        log.info(f"{target.label}: {len(entries)} files in the store")
+        return {"artifacts": entries}
+    if args.artifacts is None:
+        raise StackdebError("import needs --artifacts: the JSON list an export printed")
+    text = args.artifacts
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        entries = json.loads(text)
+    except ValueError as error:
+        raise StackdebError(f"--artifacts is not JSON: {error}") from None
+    done = import_artifacts(project, target, entries, client)
+    log.info(f"{target.label}: {done['fetched']} files fetched from the store, {done['kept']} already here")
+    return done
 
 
 def cmd_image(args, project: Project) -> dict | None:

@@ -234,7 +234,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
         buildbot.create_worker(worker_dir, f"127.0.0.1:{port}", worker.name, worker.password)
     log.info(f"starting the Buildbot master in {basedir}")
     buildbot.start_master(basedir)
-    buildbot.start_worker(worker_dir, worker.environment)
+    buildbot.start_worker(worker_dir, {**worker.environment, **_store_credentials(settings, worker)})
     url = settings.url
     wait_for_worker(url, worker.name)
     log.info(f"web UI: {url} (admin password in {basedir / 'admin-password'})")
@@ -253,6 +253,14 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
         if wait:
             follow_pipeline(client, body["result"][0])
     return url
+
+
+def _store_credentials(settings, worker) -> dict[str, str]:
+    """The local worker logs in to the artifact store as itself (master.yaml `store`); given
+    to its process at start, never written anywhere else."""
+    if not settings.store:
+        return {}
+    return {"STACKDEB_STORE_USER": worker.name, "STACKDEB_STORE_PASSWORD": worker.password}
 
 
 def follow_pipeline(client: WebClient, buildset: int) -> None:

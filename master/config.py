@@ -33,9 +33,25 @@ def build_config(basedir: str) -> dict:
         "change_source": change_sources(settings, catalog),
         "schedulers": scheduler_configs(settings, catalog),
         "builders": builder_configs(settings, catalog),
+        "select_next_worker": least_busy(settings),
         "www": www,
         "buildbotNetUsageData": None,
         # Buildbot merges pending requests with the same source stamp by default: one change
         # starts a pipeline per target, and merging would silently drop all but one target.
         "collapseRequests": False,
     }
+
+
+def least_busy(settings):
+    """Spread builds over the workers: the one running the fewest builds gets the next (a
+    pipeline build only waits for the builds it started, so it does not count); on a tie, a
+    worker other than the repository's, which has publishing to do."""
+    repository = settings.store.worker if settings.store else None
+
+    def choose(builder, candidates, request):
+        def load(candidate):
+            busy = [wfb for wfb in candidate.worker.workerforbuilders.values()
+                    if wfb.isBusy() and wfb.builder_name != "pipeline"]
+            return len(busy), candidate.worker.workername == repository
+        return min(candidates, key=load) if candidates else None
+    return choose

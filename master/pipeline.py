@@ -17,7 +17,8 @@ from buildbot.plugins import schedulers, steps, util
 
 from master.changes import ConstraintsScheduler, DeliverableScheduler, IndexReleaseScheduler
 from builders.cluster.network import REPO_URL
-from master.steps import TARGET, ClusterOff, ClusterReport, PackageReport, Stackdeb, TriggerPackages, plan_packages
+from master.steps import (TARGET, ClusterOff, ClusterReport, CollectingTrigger, PackageReport, Stackdeb,
+                          TriggerPackages, artifacts, plan_packages)
 
 # One pipeline at a time: the stages of two runs would otherwise share build outputs.
 PIPELINE_LOCK = util.MasterLock("pipeline")
@@ -36,23 +37,59 @@ def _flag(name: str, option: str):
     return util.Transform(lambda value: [option] if value else [], util.Property(name, default=False))
 
 
+class Handover:
+    """How a stage's outputs reach the next stage's worker. Without a store, every worker
+    mounts the same STACKDEB_BUILD_DIR and nothing is handed over (one machine). With one
+    (master.yaml `store`), workers share nothing: each builder uploads what it made and says
+    so in a list property of entries (name, sha256); the next stage's worker fetches those by
+    hash (`stackdeb store export|import`, builders/store/stages.py)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def upload(self, what, prop: str, description: str) -> list:
+        if not self.store:
+            return []
+        return [Stackdeb("store", "export", what, *TARGET, "--store", self.store.url, name="upload",
+                         description=description, properties={prop: "artifacts"})]
+
+    def fetch(self, prop: str, name: str, description: str) -> list:
+        if not self.store:
+            return []
+        return [Stackdeb("store", "import", *TARGET, "--store", self.store.url, "--artifacts", artifacts(prop),
+                         name=name, description=description)]
+
+    def passed(self, *props: str) -> dict:
+        return {prop: util.Property(prop, default=[]) for prop in props} if self.store else {}
+
+
 def builder_configs(settings, catalog) -> list:
     workers = [w.name for w in settings.workers]
+    # the builders that use the repository run where it is: the store's worker, when there is one
+    repository_workers = [settings.store.worker] if settings.store else workers
     services = [svc.name for svc in catalog]
     cluster_on = settings.cluster_layout != "none"     # none: build and publish only; promote by hand
+    handover = Handover(settings.store)
 
-    def builder(name, factory, description, **kwargs):
-        return util.BuilderConfig(name=name, workernames=workers, factory=factory,
+    def builder(name, factory, description, on=None, **kwargs):
+        return util.BuilderConfig(name=name, workernames=on or workers, factory=factory,
                                   description=description, **kwargs)
 
     pipeline = util.BuildFactory([
-        steps.Trigger(name="bundle", schedulerNames=["bundle"], waitForFinish=True, haltOnFailure=True,
-                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+        *handover.upload("bundle", "current_artifacts", "the current lock and bundle"),
+        CollectingTrigger(name="bundle", schedulerNames=["bundle"], waitForFinish=True, haltOnFailure=True,
+                          collect="bundle_artifacts" if settings.store else None,
+                          set_properties={"release": util.Property("release"), "suite": util.Property("suite"),
+                                          **handover.passed("current_artifacts")}),
+        *handover.fetch("bundle_artifacts", "fetch bundle", "fetching the new lock and bundle"),
         plan_packages(),
         TriggerPackages(name="packages", schedulerNames=[f"package-{s}" for s in services],
                         waitForFinish=True, haltOnFailure=True,
+                        collect="package_artifacts" if settings.store else None,
                         set_properties={"release": util.Property("release"), "suite": util.Property("suite"),
-                                        "rebuild": util.Property("rebuild", default=False)}),
+                                        "rebuild": util.Property("rebuild", default=False),
+                                        **handover.passed("bundle_artifacts")}),
+        *handover.fetch("package_artifacts", "fetch packages", "fetching the packages built"),
         steps.Trigger(name="publish", schedulerNames=["publish"], waitForFinish=True, haltOnFailure=True,
                       doStepIf=lambda step: step.getProperty("publish", True),
                       set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
@@ -81,10 +118,13 @@ def builder_configs(settings, catalog) -> list:
                                       "verdict": util.Property("verdict")}),
     ])
     bundle = util.BuildFactory([
+        # the lock's generations count on from the last lock, wherever it was made
+        *handover.fetch("current_artifacts", "fetch current", "fetching the current lock and bundle"),
         Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving",
                  properties={"lock_generation": "generation", "lock_sha256": "sha256"}),
         Stackdeb("bundle", *TARGET, *_index(settings), name="bundle", description="bundling",
                  properties={"bundle_sha256": "sha256"}),
+        *handover.upload("bundle", "bundle_artifacts", "uploading the lock and bundle"),
     ])
     publish = util.BuildFactory([
         Stackdeb("publish", *TARGET, name="publish", description="publishing to staging",
@@ -100,18 +140,21 @@ def builder_configs(settings, catalog) -> list:
     ])
     configs = [
         builder("pipeline", pipeline, "one run for one target: bundle, changed packages, publish",
-                locks=[PIPELINE_LOCK.access("exclusive")]),
+                on=repository_workers, locks=[PIPELINE_LOCK.access("exclusive")]),
         builder("bundle", bundle, "stackdeb lock and stackdeb bundle"),
         *(builder(f"package-{svc.name}", util.BuildFactory([
+            *handover.fetch("bundle_artifacts", "fetch bundle", "fetching the lock and bundle"),
             Stackdeb("package", *TARGET, svc.name, "--check-reproducible", _flag("rebuild", "--force"),
                      name="package", description=f"building {svc.package_name}"),
             PackageReport(svc.name),
+            *handover.upload(svc.name, "package_artifacts", f"uploading {svc.package_name}"),
         ]), f"stackdeb package {svc.name}: {svc.package_name}", tags=["package"]) for svc in catalog),
-        builder("publish", publish, "stackdeb publish: the build set into the staging suite"),
-        builder("images", images, "stackdeb image discovery and node: what the cluster boots"),
+        builder("publish", publish, "stackdeb publish: the build set into the staging suite", on=repository_workers),
+        builder("images", images, "stackdeb image discovery and node: what the cluster boots", on=repository_workers),
         builder("cluster", cluster, f"stackdeb cluster --layout {settings.cluster_layout}: a throwaway cluster, "
-                                    "smoke tests, a signed verdict"),
-        builder("promote", promote, "stackdeb promote: staging to tested, given a passing verdict"),
+                                    "smoke tests, a signed verdict", on=repository_workers),
+        builder("promote", promote, "stackdeb promote: staging to tested, given a passing verdict",
+                on=repository_workers),
     ]
     return configs
 

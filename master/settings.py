@@ -67,6 +67,13 @@ class Settings:
     workers: list[WorkerSettings]
     cluster_layout: str = "minimal"     # the layout the cluster builder runs
     promote: str = "auto"               # auto: a passing cluster run promotes; manual: engineers do
+    store: "StoreSettings | None" = None    # workers that share nothing hand artifacts over through it
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str                            # where workers reach `stackdeb store serve`
+    worker: str                         # the worker on the master's side: it holds the repository
 
 
 def url_problem(url: str) -> str | None:
@@ -77,7 +84,7 @@ def url_problem(url: str) -> str | None:
 
 
 KNOWN_KEYS = {"title", "url", "web_port", "worker_port", "database", "users_file", "targets",
-              "sources", "poll_interval", "nightly", "watch", "workers", "cluster"}
+              "sources", "poll_interval", "nightly", "watch", "workers", "cluster", "store"}
 
 
 def load_settings(basedir: Path, catalog: Catalog) -> Settings:
@@ -151,6 +158,7 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     promote = str(cluster.get("promote", "auto"))
     if promote not in ("auto", "manual"):
         fail(f"cluster.promote: auto or manual, got {promote!r}")
+    store = _store(data.get("store"), [w.name for w in workers], fail)
     url = str(data.get("url", "http://127.0.0.1:8010/"))
     if url_problem(url):
         fail(url_problem(url))
@@ -164,7 +172,20 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         releases_url=str(sources["releases"]), requirements_url=str(sources["requirements"]),
         index_url=sources.get("index_url"), poll_interval=_whole(data.get("poll_interval", 300), "poll_interval", 1, fail),
         nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers,
-        cluster_layout=layout, promote=promote)
+        cluster_layout=layout, promote=promote, store=store)
+
+
+def _store(value, workers: list[str], fail) -> StoreSettings | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"url", "worker"}:
+        fail(f"store: expected url and worker, got {sorted(value) if isinstance(value, dict) else value!r:.80}")
+    url, worker = str(value["url"]), str(value["worker"])
+    if not re.fullmatch(r"https?://[^/\s]+/?", url):
+        fail(f"store.url: the artifact store's address, http(s)://HOST:PORT/, got {url!r:.80}")
+    if worker not in workers:
+        fail(f"store.worker: {worker} is not one of the workers ({', '.join(workers)})")
+    return StoreSettings(url.rstrip("/") + "/", worker)
 
 
 def _worker(entry, fail) -> WorkerSettings:

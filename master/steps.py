@@ -15,6 +15,11 @@ from twisted.internet import defer
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
 
 
+def artifacts(prop: str):
+    """A list property of artifact entries, as `stackdeb store import --artifacts` takes it."""
+    return util.Transform(lambda value: json.dumps(value or []), util.Property(prop, default=[]))
+
+
 def read_result(stdout: str) -> dict | None:
     """What `stackdeb ... --json` says it did: the one JSON object on its stdout."""
     try:
@@ -113,7 +118,31 @@ def plan_packages() -> steps.SetPropertyFromCommand:
         description="which services changed", descriptionDone="planned")
 
 
-class TriggerPackages(steps.Trigger):
+class CollectingTrigger(steps.Trigger):
+    """A Trigger that waits, then gathers the list property `collect` from each build it
+    started into one list property of its own build: how the manifests of what the builders
+    made (names, sha256) come back to the pipeline. Only the successful build of each request
+    counts, so a build retried after its worker was lost is taken once, from the retry."""
+
+    def __init__(self, *args, collect: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collect = collect
+
+    @defer.inlineCallbacks
+    def run(self):
+        outcome = yield super().run()
+        if self.collect and outcome == SUCCESS:
+            gathered = []
+            for brid in self.brids:
+                builds = yield self.master.db.builds.getBuilds(buildrequestid=brid)
+                for build in [b for b in builds if b.results == SUCCESS][-1:]:
+                    found = yield self.master.db.builds.getBuildProperties(build.id)
+                    gathered += found.get(self.collect, ([], None))[0] or []
+            self.setProperty(self.collect, gathered, self.name)
+        return outcome
+
+
+class TriggerPackages(CollectingTrigger):
     """Trigger the package builders of the planned services only, in parallel."""
 
     def getSchedulersAndProperties(self):

@@ -9,6 +9,7 @@ here, and every byte is checked against its hash on arrival, on both sides.
 
 Every request carries a worker's name and password (HTTP basic auth, the workers of
 master.yaml); a worker writes names under its own name only. builders/store/server.py serves
-it, builders/store/client.py is what `stackdeb store put|get` uses. Not yet wired into the
-pipeline: the builders still hand each other files through STACKDEB_BUILD_DIR (issue 12).
+it, builders/store/client.py is what `stackdeb store put|get` uses, and builders/store/stages.py
+what a stage exports and imports (`stackdeb store export|import`: the Buildbot steps between
+workers that share nothing, master/pipeline.py).
 """

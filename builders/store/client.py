@@ -98,6 +98,7 @@ class StoreClient:
             if hasher.hexdigest() != digest:
                 raise StackdebError(f"{dest.name} arrived from the store with sha256 {hasher.hexdigest()}, "
                                     f"not {digest}: not used", hint="the store's copy is damaged; rebuild it")
+            os.chmod(tmp, 0o644)          # build outputs, not secrets (mkstemp made it 0600)
             os.replace(tmp, dest)
         finally:
             if os.path.exists(tmp):

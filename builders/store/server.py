@@ -23,9 +23,34 @@ class Store:
         self.root, self.workers = root, workers
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "names").mkdir(exist_ok=True)
+        self._checked: dict[str, tuple] = {}
 
     def object_path(self, digest: str) -> Path:
         return self.root / "objects" / digest[:2] / digest
+
+    def intact(self, digest: str) -> bool:
+        """Whether the object's bytes still have its hash (a disk can damage them after the
+        upload was checked). A damaged object is moved to damaged/ and is then missing, so
+        that the next upload of those bytes replaces it. A verdict holds while the file's
+        inode, size and mtime stay the same."""
+        path = self.object_path(digest)
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            return False
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        if self._checked.get(digest) == key:
+            return True
+        hasher = hashlib.sha256()
+        with path.open("rb") as data:
+            while chunk := data.read(CHUNK):
+                hasher.update(chunk)
+        if hasher.hexdigest() == digest:
+            self._checked[digest] = key
+            return True
+        (self.root / "damaged").mkdir(exist_ok=True)
+        os.replace(path, self.root / "damaged" / digest)
+        return False
 
     def name_path(self, owner: str, name: str) -> Path:
         return self.root / "names" / owner / name
@@ -84,6 +109,8 @@ def make_handler(store: Store):
             if kind is None:
                 return
             path = store.object_path(key) if kind == "objects" else store.name_path(*key)
+            if kind == "objects" and not store.intact(key):
+                return self._reply(404, {"error": "no such object (or its bytes were damaged: it is gone now)"})
             if not path.is_file():
                 return self._reply(404, {"error": "no such " + ("object" if kind == "objects" else "name")})
             self.send_response(200)

@@ -77,18 +77,54 @@ def test_files_travel_by_hash_and_arrive_whole(store, tmp_path):
 
 
 def test_damaged_bytes_in_the_store_are_never_used(store, tmp_path):
+    """Rot on the store's disk: the store checks an object before it serves it or says it has
+    it, moves the damaged bytes aside, and the next upload of those bytes replaces them."""
     deb = tmp_path / "venv-beta_2.0_amd64.deb"
     deb.write_bytes(os.urandom(100_000))
     code, put, err = run(store, "beta-worker", "put", str(deb))
     assert code == 0, err
     digest = put["files"][0]["sha256"]
     stored = store.root / "objects" / digest[:2] / digest
-    stored.write_bytes(b"not the package" + stored.read_bytes()[15:])           # rot on the master's disk
+    stored.write_bytes(b"not the package" + stored.read_bytes()[15:])
     into = tmp_path / "into"
     code, got, err = run(store, "alpha-worker", "get", digest, "--into", str(into))
-    assert code == 1 and not got["ok"]
-    assert got["error"].startswith(f"{digest} arrived from the store with sha256 ") and "not used" in got["error"]
+    assert code == 1 and got["error"] == f"the artifact store has no object {digest}"
     assert not into.exists() or list(into.iterdir()) == []
+    assert (store.root / "damaged" / digest).read_bytes()[:15] == b"not the package"
+    code, put, err = run(store, "beta-worker", "put", str(deb))
+    assert code == 0 and "uploaded to the store" in err
+    code, got, err = run(store, "alpha-worker", "get", digest, "--into", str(into))
+    assert code == 0 and (into / digest).read_bytes() == deb.read_bytes()
+
+
+def test_bytes_that_arrive_with_another_hash_are_not_used(tmp_path):
+    """A store (or anything between) that serves other bytes than the hash names: the worker
+    hashes what arrives before it puts it in place, and refuses it."""
+    import http.server
+    import threading
+
+    class Liar(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"tampered!")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        liar = type("Store", (), {"url": f"http://127.0.0.1:{server.server_address[1]}/"})
+        digest = hashlib.sha256(b"the real bytes").hexdigest()
+        into = tmp_path / "into"
+        code, got, err = run(liar, "alpha-worker", "get", digest, "--into", str(into))
+        assert code == 1 and not got["ok"]
+        assert got["error"].startswith(f"{digest} arrived from the store with sha256 ") and "not used" in got["error"]
+        assert not into.exists() or list(into.iterdir()) == []
+    finally:
+        server.shutdown()
 
 
 def test_an_upload_whose_bytes_do_not_match_its_hash_is_refused(store):

@@ -103,6 +103,9 @@ def test_settings_that_are_not_a_mapping_are_one_line(tmp_path, catalog):
      "w's environment must be a mapping"),
     ({"workers": [{"name": "w", "password": ""}]}, "each entry needs name and password, got \\['name', 'password'\\]"),
     ({"workers": [{"name": "w", "password": "short"}]}, "w's password is shorter than 16"),
+    ({"store": {"url": "http://127.0.0.1:8701/", "worker": "far"}}, "store.worker: far is not one of the workers"),
+    ({"store": {"url": "127.0.0.1:8701", "worker": "local"}}, "store.url: the artifact store's address"),
+    ({"store": {"url": "http://127.0.0.1:8701/"}}, "store: expected url and worker"),
 ])
 def test_bad_settings_name_the_key(tmp_path, catalog, changes, message):
     (tmp_path / "users").write_text("")
@@ -150,3 +153,11 @@ def test_lintian_shares_merge_into_one_report_with_each_line_once():
     second = "running with root privileges is not recommended!\nE: p: a-tag [y]\nW: p: a-tag [z]\n"
     assert merge_reports([first, second]) == ("running with root privileges is not recommended!\n"
                                               "E: p: a-tag [y]\nW: p: a-tag [z]\nW: p: b-tag [x]\n")
+
+
+def test_a_store_names_the_worker_beside_the_repository(tmp_path, catalog):
+    (tmp_path / "users").write_text("")
+    data = settings_data(store={"url": "http://127.0.0.1:8701", "worker": "local"})
+    store = parse_settings(data, tmp_path, catalog, "master.yaml").store
+    assert (store.url, store.worker) == ("http://127.0.0.1:8701/", "local")
+    assert parse_settings(settings_data(), tmp_path, catalog, "master.yaml").store is None
