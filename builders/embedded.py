@@ -210,6 +210,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
                        poll_interval=poll_interval, cluster_layout=cluster_layout,
                        database=database or "sqlite:///state.sqlite", url=url)
+    _ensure_admin(basedir)           # before the check: the settings name the users file
     settings = _checked_settings(project, basedir)
     if database and database != settings.database:
         from master.database import redacted
@@ -218,13 +219,6 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                                  "(buildbot copy-db), then edit master.yaml")
     if not database:
         _checked_database(settings.database)
-    users = basedir / "users"
-    if not users.exists() or "admin" not in read_users(users):
-        admin_password = secrets.token_urlsafe(16)
-        add_user(users, "admin", admin_password, ["admin", "release-engineer"])
-        fd = os.open(basedir / "admin-password", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(admin_password + "\n")
     if not (basedir / "buildbot.tac").exists():
         buildbot.create_master(basedir, PROJECT_DIR / "master.cfg", settings.database)
     worker = settings.workers[0]
@@ -253,6 +247,17 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
         if wait:
             follow_pipeline(client, body["result"][0])
     return url
+
+
+def _ensure_admin(basedir: Path) -> None:
+    """The admin user, with a password of its own in a 0600 file, unless there is one."""
+    users = basedir / "users"
+    if not users.exists() or "admin" not in read_users(users):
+        admin_password = secrets.token_urlsafe(16)
+        add_user(users, "admin", admin_password, ["admin", "release-engineer"])
+        fd = os.open(basedir / "admin-password", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(admin_password + "\n")
 
 
 def _store_credentials(settings, worker) -> dict[str, str]:

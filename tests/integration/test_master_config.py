@@ -76,3 +76,23 @@ def test_a_weak_worker_password_fails_checkconfig_without_showing_it(master_dir)
     result = checkconfig(master_dir)
     output = result.stdout + result.stderr
     assert "each entry needs name and password" in output and "a-long-secret-password-1" not in output
+
+
+def test_a_first_start_with_no_user_added_starts_and_makes_the_admin(tmp_path, fake_index):
+    """What bootstrap.sh runs on a fresh machine: `master start` with no users file yet (the
+    settings it checks name that file, so the admin is made before the check)."""
+    import os
+    from conftest import make_mini_project
+    from minimaster import STACKDEB, free_port
+    mini, mini_env = make_mini_project(tmp_path, fake_index)
+    env = {**os.environ, **mini_env}
+    start = subprocess.run([STACKDEB, "master", "start", "--no-kick-off", "--cluster-layout", "none",
+                            "--web-port", str(free_port()), "--worker-port", str(free_port())],
+                           env=env, capture_output=True, text=True)
+    try:
+        assert start.returncode == 0, start.stderr
+        basedir = mini.build / "master"
+        assert (basedir / "admin-password").stat().st_mode & 0o777 == 0o600
+        assert "admin:" in (basedir / "users").read_text()
+    finally:
+        subprocess.run([STACKDEB, "master", "stop"], env=env, capture_output=True)
