@@ -510,7 +510,10 @@ def _store_stage(args, project: Project, client) -> dict:
         raise StackdebError("import needs --artifacts: the JSON list an export printed")
     text = args.artifacts
     if text.startswith("@"):
-        text = Path(text[1:]).read_text()
+        try:
+            text = Path(text[1:]).read_text()
+        except UnicodeDecodeError:
+            raise StackdebError(f"--artifacts {text}: not a UTF-8 text file") from None
     try:
         entries = json.loads(text)
     except ValueError as error:
@@ -590,6 +593,8 @@ def _run(args) -> tuple[int, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from builders.store.client import hold_password
+    hold_password()
     args = build_parser().parse_args(argv)
     as_json = args.command in RESULT_COMMANDS and args.json
     with _stdout_to_stderr(as_json):

@@ -210,8 +210,13 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
                        poll_interval=poll_interval, cluster_layout=cluster_layout,
                        database=database or "sqlite:///state.sqlite", url=url)
-    _ensure_admin(basedir)           # before the check: the settings name the users file
-    settings = _checked_settings(project, basedir)
+    made = _ensure_admin(basedir)    # before the check, which wants the users file to exist
+    try:
+        settings = _checked_settings(project, basedir)
+    except StackdebError:
+        for path in made:            # a start that fails leaves nothing of its own behind
+            path.unlink(missing_ok=True)
+        raise
     if database and database != settings.database:
         from master.database import redacted
         raise StackdebError(f"{basedir / 'master.yaml'} already names the database {redacted(settings.database)}",
@@ -249,15 +254,22 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
     return url
 
 
-def _ensure_admin(basedir: Path) -> None:
-    """The admin user, with a password of its own in a 0600 file, unless there is one."""
-    users = basedir / "users"
+def _ensure_admin(basedir: Path) -> list[Path]:
+    """The admin user, with a password of its own in a 0600 file, unless there is one, in the
+    users file master.yaml names (a broken master.yaml is the settings check's to report)."""
+    try:
+        settings = yaml.safe_load((basedir / "master.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        settings = None
+    users = basedir / str((settings if isinstance(settings, dict) else {}).get("users_file", "users"))
+    made = [] if users.exists() else [users, basedir / "admin-password"]
     if not users.exists() or "admin" not in read_users(users):
         admin_password = secrets.token_urlsafe(16)
         add_user(users, "admin", admin_password, ["admin", "release-engineer"])
         fd = os.open(basedir / "admin-password", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(admin_password + "\n")
+    return made
 
 
 def _store_credentials(settings, worker) -> dict[str, str]:

@@ -159,6 +159,8 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     if promote not in ("auto", "manual"):
         fail(f"cluster.promote: auto or manual, got {promote!r}")
     store = _store(data.get("store"), [w.name for w in workers], fail)
+    if layout != "none":
+        _enough_slots(workers, store, fail)
     url = str(data.get("url", "http://127.0.0.1:8010/"))
     if url_problem(url):
         fail(url_problem(url))
@@ -173,6 +175,17 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         index_url=sources.get("index_url"), poll_interval=_whole(data.get("poll_interval", 300), "poll_interval", 1, fail),
         nightly=_nightly(data.get("nightly", "03:00"), fail), watched=list(watched), workers=workers,
         cluster_layout=layout, promote=promote, store=store)
+
+
+def _enough_slots(workers: list[WorkerSettings], store, fail) -> None:
+    """A pipeline build waits for the cluster build, which waits for the promote build: three
+    builds at once where those builders run (the store's worker alone, when there is a store)."""
+    where = [w for w in workers if not store or w.name == store.worker]
+    if sum(w.max_builds for w in where) < 3:
+        names = " and ".join(w.name for w in where)
+        fail(f"workers: {names} {'has' if len(where) == 1 else 'have'} room for "
+             f"{sum(w.max_builds for w in where)} builds; the pipeline, cluster and promote builds run "
+             "there at once (max_builds: 3 at least, or cluster.layout: none)")
 
 
 def _store(value, workers: list[str], fail) -> StoreSettings | None:

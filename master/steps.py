@@ -9,7 +9,7 @@ import json
 
 from buildbot.plugins import steps, util
 from buildbot.process import buildstep, logobserver
-from buildbot.process.results import FAILURE, SKIPPED, SUCCESS
+from buildbot.process.results import FAILURE, SKIPPED, SUCCESS, WARNINGS
 from twisted.internet import defer
 
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
@@ -131,19 +131,36 @@ class CollectingTrigger(steps.Trigger):
     @defer.inlineCallbacks
     def run(self):
         outcome = yield super().run()
-        if self.collect and outcome == SUCCESS:
-            gathered = []
-            for brid in self.brids:
-                builds = yield self.master.db.builds.getBuilds(buildrequestid=brid)
-                for build in [b for b in builds if b.results == SUCCESS][-1:]:
-                    found = yield self.master.db.builds.getBuildProperties(build.id)
-                    gathered += found.get(self.collect, ([], None))[0] or []
-            self.setProperty(self.collect, gathered, self.name)
+        if not self.collect or outcome not in (SUCCESS, WARNINGS):
+            return outcome
+        gathered = []
+        for brid in self.brids:
+            builds = yield self.master.db.builds.getBuilds(buildrequestid=brid)
+            for build in [b for b in builds if b.results in (SUCCESS, WARNINGS)][-1:]:
+                found = yield self.master.db.builds.getBuildProperties(build.id)
+                if self.collect not in found:
+                    # a build that says it succeeded but handed nothing over: never publish around it
+                    yield self.addCompleteLog("handover", f"build {build.id} succeeded without {self.collect}\n")
+                    return FAILURE
+                gathered += found[self.collect][0]
+        self.setProperty(self.collect, gathered, self.name)
+        missing = self.missing(gathered)
+        if missing:
+            yield self.addCompleteLog("handover", f"nothing handed over for: {', '.join(missing)}\n")
+            return FAILURE
         return outcome
+
+    def missing(self, gathered: list) -> list[str]:
+        """What should have been handed over and was not (a subclass knows)."""
+        return [] if gathered else ["the triggered build"]
 
 
 class TriggerPackages(CollectingTrigger):
     """Trigger the package builders of the planned services only, in parallel."""
+
+    def missing(self, gathered: list) -> list[str]:
+        handed = {entry.get("service") for entry in gathered if entry.get("file", "").endswith(".deb")}
+        return [name for name in self.getProperty("services_to_build") or [] if name not in handed]
 
     def getSchedulersAndProperties(self):
         wanted = self.getProperty("services_to_build") or []

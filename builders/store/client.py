@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,6 +20,15 @@ from builders.manifest import sha256_file
 
 CHUNK = 1 << 20
 TIMEOUT = 60
+SHA256 = re.compile(r"[0-9a-f]{64}")
+_password: str | None = None
+
+
+def hold_password() -> None:
+    """Take the store password out of the environment as stackdeb starts, so that no tool it
+    runs (a resolver, a build backend) inherits the worker's secret."""
+    global _password
+    _password = os.environ.pop("STACKDEB_STORE_PASSWORD", None) or _password
 
 
 class StoreClient:
@@ -27,7 +37,8 @@ class StoreClient:
             raise StackdebError(f"{url!r} is not a store address", hint="--store http(s)://HOST:PORT/")
         self.url = url.rstrip("/") + "/"
         self.user = os.environ.get("STACKDEB_STORE_USER")
-        password = os.environ.get("STACKDEB_STORE_PASSWORD")
+        hold_password()
+        password = _password
         if not self.user or not password:
             raise StackdebError("no worker credentials for the artifact store",
                                 hint="set STACKDEB_STORE_USER and STACKDEB_STORE_PASSWORD in the worker's environment")
@@ -79,6 +90,8 @@ class StoreClient:
 
     def get(self, digest: str, dest: Path) -> Path:
         """`dest` with the bytes of `digest`, checked before they are put there."""
+        if not SHA256.fullmatch(digest):
+            raise StackdebError(f"{digest[:80]!r} is not a sha256 (64 lowercase hex digits)")
         if dest.is_file() and sha256_file(dest) == digest:
             log.info(f"{dest.name}: already here ({digest[:12]})")
             return dest

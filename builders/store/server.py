@@ -23,34 +23,45 @@ class Store:
         self.root, self.workers = root, workers
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "names").mkdir(exist_ok=True)
-        self._checked: dict[str, tuple] = {}
 
     def object_path(self, digest: str) -> Path:
         return self.root / "objects" / digest[:2] / digest
 
-    def intact(self, digest: str) -> bool:
-        """Whether the object's bytes still have its hash (a disk can damage them after the
-        upload was checked). A damaged object is moved to damaged/ and is then missing, so
-        that the next upload of those bytes replaces it. A verdict holds while the file's
-        inode, size and mtime stay the same."""
+    def open_object(self, digest: str):
+        """The object's file, open, or None when there is none."""
+        try:
+            return self.object_path(digest).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def quarantine(self, digest: str, data) -> None:
+        """Move a damaged object aside (to damaged/), so that it is missing and the next upload
+        of its bytes replaces it; only if the file is still the one found damaged (an upload
+        may have replaced it meanwhile)."""
         path = self.object_path(digest)
         try:
-            status = path.stat()
+            if os.stat(path).st_ino != os.fstat(data.fileno()).st_ino:
+                return
+            (self.root / "damaged").mkdir(exist_ok=True)
+            os.replace(path, self.root / "damaged" / digest)
         except FileNotFoundError:
+            pass
+
+    def intact(self, digest: str) -> bool:
+        """Whether the object is there with bytes that still have its hash (a disk can damage
+        them after the upload was checked: rot changes no size or mtime, so every answer
+        reads them). A damaged object is quarantined."""
+        data = self.open_object(digest)
+        if data is None:
             return False
-        key = (status.st_ino, status.st_size, status.st_mtime_ns)
-        if self._checked.get(digest) == key:
-            return True
-        hasher = hashlib.sha256()
-        with path.open("rb") as data:
+        with data:
+            hasher = hashlib.sha256()
             while chunk := data.read(CHUNK):
                 hasher.update(chunk)
-        if hasher.hexdigest() == digest:
-            self._checked[digest] = key
-            return True
-        (self.root / "damaged").mkdir(exist_ok=True)
-        os.replace(path, self.root / "damaged" / digest)
-        return False
+            if hasher.hexdigest() == digest:
+                return True
+            self.quarantine(digest, data)
+            return False
 
     def name_path(self, owner: str, name: str) -> Path:
         return self.root / "names" / owner / name
@@ -108,11 +119,11 @@ def make_handler(store: Store):
             kind, key = self._route()
             if kind is None:
                 return
-            path = store.object_path(key) if kind == "objects" else store.name_path(*key)
-            if kind == "objects" and not store.intact(key):
-                return self._reply(404, {"error": "no such object (or its bytes were damaged: it is gone now)"})
+            if kind == "objects":
+                return self._serve_object(key, send_body)
+            path = store.name_path(*key)
             if not path.is_file():
-                return self._reply(404, {"error": "no such " + ("object" if kind == "objects" else "name")})
+                return self._reply(404, {"error": "no such name"})
             self.send_response(200)
             self.send_header("Content-Length", str(path.stat().st_size))
             self.send_header("Content-Type", "application/octet-stream")
@@ -121,6 +132,32 @@ def make_handler(store: Store):
                 with path.open("rb") as data:
                     while chunk := data.read(CHUNK):
                         self.wfile.write(chunk)
+
+        def _serve_object(self, digest: str, send_body: bool):
+            """HEAD reads the whole object first (what `put` asks before it skips an upload);
+            GET hashes while it sends, and a mismatch found at the end quarantines the object
+            (the worker, which hashes what arrives, refuses those bytes)."""
+            if not send_body:
+                if not store.intact(digest):
+                    return self._reply(404, {"error": "no such object (or its bytes were damaged: gone now)"})
+                self.send_response(200)
+                self.send_header("Content-Length", str(store.object_path(digest).stat().st_size))
+                self.end_headers()
+                return
+            data = store.open_object(digest)
+            if data is None:
+                return self._reply(404, {"error": "no such object"})
+            with data:
+                self.send_response(200)
+                self.send_header("Content-Length", str(os.fstat(data.fileno()).st_size))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                hasher = hashlib.sha256()
+                while chunk := data.read(CHUNK):
+                    hasher.update(chunk)
+                    self.wfile.write(chunk)
+                if hasher.hexdigest() != digest:
+                    store.quarantine(digest, data)
 
         def _receive_object(self, digest: str, length: int):
             # the answer goes after the upload's temporary file is gone or in place: a client

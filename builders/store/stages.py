@@ -15,6 +15,7 @@ already (same name, same sha256) is taken from where it is, not fetched again.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,13 +25,21 @@ from builders import log
 from builders.bundle import built_from, bundle_inputs_digest, find_lock, is_up_to_date
 from builders.debpackage import install_dir
 from builders.errors import StackdebError
-from builders.manifest import sha256_file
+from builders.manifest import read_json, sha256_file
 from builders.outputs import replacing, using
 from builders.project import Project
 from builders.store.client import StoreClient
 from builders.targets import Target
 
 KINDS = ("lock", "bundle", "package")
+LOCK_FILES = {"lock.txt", "closures.json", "manifest.json"}
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _AlreadyHere(Exception):
+    """Raised inside `replacing` when, under the writers' lock, the outputs turn out to be the
+    wanted ones already (another import put them there meanwhile): nothing is switched."""
 
 
 def _lock_dir(project: Project, target: Target) -> Path:
@@ -62,7 +71,7 @@ def export_bundle(project: Project, target: Target, client: StoreClient) -> list
     if not (lock_dir / "lock.txt").is_file():
         return []
     with using(lock_dir):
-        entries = _put(client, "lock", _files(lock_dir, ["lock.txt", "closures.json", "manifest.json"]))
+        entries = _put(client, "lock", _files(lock_dir, sorted(LOCK_FILES)))
     if bundle_dir.is_dir():
         with using(bundle_dir):
             locked = find_lock(project, target.release, target.suite.codename)
@@ -90,7 +99,11 @@ def import_artifacts(project: Project, target: Target, entries: list[dict], clie
     groups = _grouped(entries)
     done = {"fetched": 0, "kept": 0}
     if "lock" in groups:
-        _replace_if_changed(_lock_dir(project, target), groups.pop("lock"), client, done)
+        lock = groups.pop("lock")
+        if {entry["file"] for entry in lock} != LOCK_FILES:
+            raise StackdebError(f"--artifacts: a lock is {', '.join(sorted(LOCK_FILES))}, got "
+                                f"{', '.join(sorted(entry['file'] for entry in lock))}")
+        _replace_if_changed(_lock_dir(project, target), lock, client, done)
     if "bundle" in groups:
         _import_bundle(project, target, groups.pop("bundle"), client, done)
     for (_, service), group in sorted(groups.items(), key=lambda item: str(item[0])):
@@ -108,14 +121,18 @@ def _grouped(entries) -> dict:
                 or not isinstance(entry.get("file"), str) or not isinstance(entry.get("sha256"), str)):
             raise StackdebError(f"--artifacts: not an artifact entry: {str(entry)[:120]}")
         name = entry["file"]
-        if "/" in name or name.startswith(".") or not name:
-            raise StackdebError(f"--artifacts: the file name {name!r} is refused")
+        if not FILE_NAME.fullmatch(name):
+            raise StackdebError(f"--artifacts: the file name {name[:80]!r} is refused")
+        if not SHA256.fullmatch(entry["sha256"]):
+            raise StackdebError(f"--artifacts: {name}'s sha256 {entry['sha256'][:80]!r} is not 64 hex digits")
         if entry["kind"] == "package":
             if not isinstance(entry.get("service"), str):
                 raise StackdebError(f"--artifacts: the package file {name} names no service")
             key = ("package", entry["service"])
         else:
             key = entry["kind"]
+        if any(other["file"] == name for other in groups.get(key, [])):
+            raise StackdebError(f"--artifacts: {name} is named twice")
         groups.setdefault(key, []).append(entry)
     return groups
 
@@ -146,9 +163,14 @@ def _replace_if_changed(out: Path, entries: list[dict], client: StoreClient, don
         done["kept"] += len(entries)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(out) as staged:
-        for entry in entries:
-            _fetch(client, entry, staged, out, done)
+    try:
+        with replacing(out) as staged:
+            if _holds(out, entries):
+                raise _AlreadyHere
+            for entry in entries:
+                _fetch(client, entry, staged, out, done)
+    except _AlreadyHere:
+        done["kept"] += len(entries)
 
 
 def _import_bundle(project: Project, target: Target, entries: list[dict], client: StoreClient, done: dict) -> None:
@@ -162,15 +184,30 @@ def _import_bundle(project: Project, target: Target, entries: list[dict], client
         done["kept"] += len(entries)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(out) as staged:
-        for entry in entries:
-            _fetch(client, entry, staged, out, done)
-        if built_from(staged) != digest:
-            raise StackdebError(f"the bundle in the store for {target.label} was not built from this lock: not used",
-                                hint="the export that named it mixed a lock and a bundle of different runs")
-        _unpack_wheelhouse(staged / debs[0]["file"], staged / "wheelhouse", target.release)
-        if not is_up_to_date(staged, digest):
-            raise StackdebError(f"the bundle's .deb for {target.label} does not hold its wheelhouse whole: not used")
+    try:
+        with replacing(out) as staged:
+            if _holds(out, entries) and is_up_to_date(out, digest):
+                raise _AlreadyHere
+            for entry in entries:
+                _fetch(client, entry, staged, out, done)
+            _check_bundle(staged, debs[0], digest, target)
+            _unpack_wheelhouse(staged / debs[0]["file"], staged / "wheelhouse", target.release)
+            if not is_up_to_date(staged, digest):
+                raise StackdebError(f"the bundle's .deb for {target.label} does not hold its wheelhouse whole: "
+                                    "not used")
+    except _AlreadyHere:
+        done["kept"] += len(entries)
+
+
+def _check_bundle(staged: Path, deb: dict, digest: str, target: Target) -> None:
+    """The bundle's record names this .deb and these bytes, and was made from this lock."""
+    record = read_json(staged / "manifest.json") or {}
+    if record.get("deb") != deb["file"] or record.get("sha256") != deb["sha256"]:
+        raise StackdebError(f"the bundle record for {target.label} names {record.get('deb')} "
+                            f"({str(record.get('sha256'))[:12]}), not {deb['file']} ({deb['sha256'][:12]}): not used")
+    if built_from(staged) != digest:
+        raise StackdebError(f"the bundle in the store for {target.label} was not built from this lock: not used",
+                            hint="the export that named it mixed a lock and a bundle of different runs")
 
 
 def _unpack_wheelhouse(deb: Path, wheelhouse: Path, release: str) -> None:

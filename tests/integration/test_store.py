@@ -76,6 +76,13 @@ def test_files_travel_by_hash_and_arrive_whole(store, tmp_path):
     assert code == 0 and err.count("already in the store") == 2, err
 
 
+def rot(path: Path) -> None:
+    """Damage a file's first bytes as a disk would: same size, same mtime."""
+    status = path.stat()
+    path.write_bytes(b"not the package" + path.read_bytes()[15:])
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
 def test_damaged_bytes_in_the_store_are_never_used(store, tmp_path):
     """Rot on the store's disk: the store checks an object before it serves it or says it has
     it, moves the damaged bytes aside, and the next upload of those bytes replaces them."""
@@ -85,12 +92,14 @@ def test_damaged_bytes_in_the_store_are_never_used(store, tmp_path):
     assert code == 0, err
     digest = put["files"][0]["sha256"]
     stored = store.root / "objects" / digest[:2] / digest
-    stored.write_bytes(b"not the package" + stored.read_bytes()[15:])
+    rot(stored)
     into = tmp_path / "into"
     code, got, err = run(store, "alpha-worker", "get", digest, "--into", str(into))
-    assert code == 1 and got["error"] == f"the artifact store has no object {digest}"
+    assert code == 1 and got["error"].startswith(f"{digest} arrived from the store with sha256 ")
     assert not into.exists() or list(into.iterdir()) == []
     assert (store.root / "damaged" / digest).read_bytes()[:15] == b"not the package"
+    code, got, err = run(store, "alpha-worker", "get", digest, "--into", str(into))
+    assert code == 1 and got["error"] == f"the artifact store has no object {digest}"
     code, put, err = run(store, "beta-worker", "put", str(deb))
     assert code == 0 and "uploaded to the store" in err
     code, got, err = run(store, "alpha-worker", "get", digest, "--into", str(into))
