@@ -22,6 +22,7 @@ stages, in pipeline order:
             openstack-wheels-<release>
   package   build venv-<service> packages with dh-virtualenv from the bundle alone, in a
             clean chroot of the suite with no network; lintian; --check-reproducible
+  prove     build each package again elsewhere and run lintian: the proof promotion requires
   publish   land a build set (the packages and the bundle of one run) in the signed staging
             suite, whole or not at all; rollback returns one target to its previous state
   cluster   prove the staged build set on a throwaway cluster of VMs; a signed verdict
@@ -137,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="build nothing: print the services that would be built, one per line")
     package.add_argument("--report", action="store_true",
                          help="build nothing: print what the last build of each named service produced")
+
+    prove = commands.add_parser("prove", help="prove built packages reproducible and lintian-clean",
+                                description="Build each named service's package again in another directory "
+                                            "and require the same bytes, with lintian beside it; keep the "
+                                            "proof by the .deb's sha256. promote requires one for every "
+                                            "venv package of the build set. Bytes proven before are not "
+                                            "proven again.")
+    _add_target(prove)
+    _add_json(prove)
+    prove.add_argument("services", nargs="*", metavar="SERVICE", help="services whose package to prove")
+    prove.add_argument("--all", action="store_true", help="every package built for the target")
+    prove.add_argument("--force", action="store_true", help="prove again even bytes proven before")
 
     publish = commands.add_parser("publish", help="land a build set in the staging suite",
                                   description="Validate the build set, add it to a new generation of the "
@@ -339,6 +352,15 @@ def cmd_package(args, project: Project) -> dict | None:
     return {"packages": [built_package(deb) for deb in debs]}
 
 
+def cmd_prove(args, project: Project) -> dict | None:
+    from builders.proof.run import prove_services
+    if not args.services and not args.all:
+        raise StackdebError("name the services whose package to prove, or pass --all",
+                            hint="stackdeb services lists them")
+    return {"proofs": prove_services(project, args.release, args.suite, None if args.all else args.services,
+                                     force=args.force)}
+
+
 def cmd_publish(args, project: Project) -> dict | None:
     from contextlib import ExitStack
     from pathlib import Path
@@ -398,8 +420,11 @@ def cmd_promote(args, project: Project) -> dict | None:
     from pathlib import Path
     from builders.cluster.verdict import verdict_keyring
     from builders.repository import promote
+    from functools import partial
+    from builders.proof import require_proven
     keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
-    return {"generation": promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring)}
+    return {"generation": promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring,
+                                  proven=partial(require_proven, project, args.release, args.suite))}
 
 
 def cmd_repo(args, project: Project) -> None:
@@ -549,8 +574,8 @@ def cmd_machines(args, project: Project) -> None:
 
 
 # the commands whose --json is a result (cluster --json prints the verdict; machines --json, the list)
-RESULT_COMMANDS = {"lock", "bundle", "package", "publish", "rollback", "promote", "image", "store"}
-COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "publish": cmd_publish,
+RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "promote", "image", "store"}
+COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "prove": cmd_prove, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,
             "store": cmd_store}

@@ -42,8 +42,11 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
 
 
 def verdict_path(project: Project, chroot: Chroot, sha256: str) -> Path:
-    version = installed_version(chroot.rootfs, "lintian") or "unknown"
-    return project.cache_dir / "lintian" / chroot.suite.codename / version / f"{sha256}.txt"
+    return project.cache_dir / "lintian" / chroot.suite.codename / lintian_version(chroot) / f"{sha256}.txt"
+
+
+def lintian_version(chroot: Chroot) -> str:
+    return installed_version(chroot.rootfs, "lintian") or "unknown"
 
 
 def installed_version(rootfs: Path, package: str) -> str | None:
@@ -113,5 +116,9 @@ def lintian_counts(report: str) -> dict[str, int]:
 
 def lintian_summary(report: Path) -> str:
     """"0 errors, 0 warnings": what lintian said, told as it is."""
-    counts = {"errors": 0, "warnings": 0} | lintian_counts(report.read_text() if report.exists() else "")
+    return summary_of(lintian_counts(report.read_text() if report.exists() else ""))
+
+
+def summary_of(counts: dict[str, int]) -> str:
+    counts = {"errors": 0, "warnings": 0} | counts
     return ", ".join(f"{count} {kind}" for kind, count in counts.items())

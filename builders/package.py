@@ -24,10 +24,11 @@ from builders.debdiff import deb_differences
 from builders.debian_dir import PackageTarget, render_source_tree, templates_digest
 from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
-from builders.lint import judge, lintian_summary
+from builders.lint import judge, lintian_summary, lintian_version, summary_of
 from builders.manifest import read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing, scratch, using
 from builders.project import Project
+from builders.proof import read_proof, record_proof
 from builders.targets import Target, get_suite
 from builders.tools.namespace import Bind, run_in_chroot
 
@@ -128,19 +129,22 @@ def build_once(project: Project, chroot: Chroot, service: Service, target: Packa
 
 
 def prove(project: Project, chroot: Chroot, service: Service, target: PackageTarget, bundle: Bundle,
-          deb: Path, sha256: str, work_dir: Path, lint: bool, reproducible: bool) -> None:
-    """lintian's verdict on `deb` and, with `reproducible`, a second build in another directory
-    to compare: side by side, since lintian keeps one core busy and the build the other."""
+          deb: Path, sha256: str, work_dir: Path, lint: bool, reproducible: bool,
+          report: Path | None = None) -> dict[str, int] | None:
+    """lintian's verdict on `deb` (to `report`, by default beside it) and, with `reproducible`,
+    a second build in another directory to compare: side by side, since lintian keeps one core
+    busy and the build the other. Returns lintian's tags per severity, if it ran."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        again = None
+        again, counts = None, None
         if reproducible:
             (work_dir / "b").mkdir()
             log.info(f"{service.package_name}: building again in another directory to compare")
             again = pool.submit(build_once, project, chroot, service, target, bundle, work_dir / "b")
         if lint:
-            judge(project, chroot, deb, sha256, deb.parent / "lintian.txt")
+            counts = judge(project, chroot, deb, sha256, report or deb.parent / "lintian.txt")
         if again:
             check_reproducible(deb, sha256, again.result())
+    return counts
 
 
 def check_reproducible(first: Path, first_sha256: str, second: Path) -> None:
@@ -172,7 +176,7 @@ def package_services(project: Project, release: str, suite: str, names: list[str
 
 def _package_services(project: Project, release: str, suite: str, names: list[str] | None,
                       reproducible: bool, lint: bool, force: bool) -> list[Path]:
-    target, services, bundle, chroot, root = _prepare(project, release, suite, names)
+    target, services, bundle, chroot, root = prepare(project, release, suite, names)
     chroot.ensure()
     debs = []
     for number, service in enumerate(services, 1):
@@ -193,15 +197,19 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
             try:
                 deb = build_once(project, chroot, service, ptarget, bundle, work)
                 deb_sha256 = sha256_file(deb)        # read once: the lint verdict's key, the proof, the record
-                prove(project, chroot, service, ptarget, bundle, deb, deb_sha256, work_dir, lint, reproducible)
+                counts = prove(project, chroot, service, ptarget, bundle, deb, deb_sha256, work_dir, lint,
+                               reproducible)
             except StackdebError as error:
                 raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
-            write_json(work / "manifest.json", {
+            manifest = {
                 "service": service.name, "package": service.package_name,
                 "version": ptarget.package_version(service), "inputs_digest": digest,
                 "deb": deb.name, "sha256": deb_sha256, "reproducible": reproducible or None,
                 "lintian": "clean" if lint else "not run",
-                "network_interfaces": network_interfaces(work)})
+                "network_interfaces": network_interfaces(work)}
+            write_json(work / "manifest.json", manifest)
+            if lint and reproducible:      # both checks passed: these bytes may be promoted
+                record_proof(project, manifest, suite, lintian_version(chroot), counts)
             publish_outputs(work, out)
         size = (out / deb.name).stat().st_size / 1e6
         log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
@@ -212,7 +220,7 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
     return debs
 
 
-def _prepare(project: Project, release: str, suite: str, names: list[str] | None):
+def prepare(project: Project, release: str, suite: str, names: list[str] | None):
     services = project.catalog().select(names)      # an unknown service is named before anything else
     target = find_lock(project, release, suite)
     chroot = build_chroot(project.chroot_dir, target.suite)
@@ -230,7 +238,7 @@ def plan_services(project: Project, release: str, suite: str, names: list[str] |
                   force: bool = False) -> list[str]:
     """The services `package` would build: those whose package is missing or out of date,
     or with `force` all of them."""
-    target, services, bundle, chroot, root = _prepare(project, release, suite, names)
+    target, services, bundle, chroot, root = prepare(project, release, suite, names)
     if force:
         return [service.name for service in services]
     stale = []
@@ -254,6 +262,10 @@ def package_report(project: Project, release: str, suite: str, name: str) -> dic
     # errors first, and always: a published package has none
     lint = "not run" if manifest["lintian"] == "not run" else lintian_summary(out / "lintian.txt")
     checked = {True: "bit-identical rebuild", None: "not checked"}[manifest.get("reproducible")]
+    proof = read_proof(project, manifest["sha256"])
+    if proof:      # proven after the build (stackdeb prove): what the proof found
+        lint = summary_of({k: v for k, v in proof["lintian"].items() if k != "version"})
+        checked = "bit-identical rebuild"
     return {"service": service.name, "package": manifest["package"], "version": manifest["version"],
             "deb": str(out / manifest["deb"]), "sha256": manifest["sha256"], "reproducible": checked,
             "lintian": lint, "network": manifest["network_interfaces"]}

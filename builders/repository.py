@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -587,9 +588,11 @@ def _promoted_generation(repo: Repository, target: Target) -> int | None:
     return (state or {}).get("build_set_generation")
 
 
-def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdict_keyring: Path) -> int:
+def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdict_keyring: Path,
+            proven: Callable[[list[dict]], None] | None = None) -> int:
     """Copy to the tested suite exactly the build set a signed, passing verdict names, even if
-    staging has moved on since the run; never one older than what is already promoted."""
+    staging has moved on since the run; never one older than what is already promoted.
+    `proven` refuses packages without their reproducibility and lintian proof (builders/proof)."""
     from builders.cluster.verdict import read_verified
     target = get_target(release, suite_name)
     suite = target.suite
@@ -606,6 +609,8 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                             f"not {target.label}")
     named = verdict["build_set"]
     number = named["generation"]
+    if proven:
+        proven(named["packages"])
     with repo.locked():
         if not repo.generation_dir(number).is_dir():
             raise StackdebError(f"the verdict's build set (generation {number}) no longer exists "

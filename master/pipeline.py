@@ -1,11 +1,15 @@
 """The builders and how they chain: pipeline -> bundle (lock + bundle) -> one package builder
 per service, in parallel, only for the services that changed -> publish -> images ->
-cluster -> promote (on a pass, unless the settings leave it to release engineers).
+prove and images -> cluster -> promote (on a pass, unless the settings leave it to release
+engineers). Staging gets a build set as soon as its packages are built once; the proof that
+they rebuild bit for bit and pass lintian runs after, and gates promotion.
 
     pipeline         coordinates one run for one target; holds no stage itself
     bundle           stackdeb lock, stackdeb bundle
-    package-<name>   stackdeb package <name>, then its lintian and reproducibility report
+    package-<name>   stackdeb package <name>: one build, then its report
     publish          stackdeb publish, then the repository status
+    prove            stackdeb prove --all: each new package built again elsewhere and judged by
+                     lintian, beside the images; promote requires the proof (builders/proof)
     images           the suite's discovery system and the target's node image (no-ops when
                      their inputs did not change)
     cluster          stackdeb cluster on the settings' layout; its report step shows each phase,
@@ -93,13 +97,15 @@ def builder_configs(settings, catalog) -> list:
         steps.Trigger(name="publish", schedulerNames=["publish"], waitForFinish=True, haltOnFailure=True,
                       doStepIf=lambda step: step.getProperty("publish", True),
                       set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
-        *([steps.Trigger(name="images", schedulerNames=["images"], waitForFinish=True, haltOnFailure=True,
-                         doStepIf=lambda step: step.getProperty("publish", True),
-                         set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
-           steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True, haltOnFailure=True,
-                         doStepIf=lambda step: step.getProperty("publish", True),
-                         set_properties={"release": util.Property("release"), "suite": util.Property("suite")})]
-          if cluster_on else [ClusterOff()]),
+        # the proof runs beside the images: neither needs the other, and staging already has the set
+        steps.Trigger(name="prove", schedulerNames=["prove", *(["images"] if cluster_on else [])],
+                      waitForFinish=True, haltOnFailure=True,
+                      doStepIf=lambda step: step.getProperty("publish", True),
+                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")}),
+        steps.Trigger(name="cluster", schedulerNames=["cluster"], waitForFinish=True, haltOnFailure=True,
+                      doStepIf=lambda step: step.getProperty("publish", True),
+                      set_properties={"release": util.Property("release"), "suite": util.Property("suite")})
+        if cluster_on else ClusterOff(),
     ])
     images = util.BuildFactory([
         Stackdeb("image", "discovery", "--suite", util.Property("suite"), name="discovery",
@@ -132,6 +138,10 @@ def builder_configs(settings, catalog) -> list:
         Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=False,
                  descriptionDone="repository status (see log)"),
     ])
+    prove = util.BuildFactory([
+        Stackdeb("prove", *TARGET, "--all", name="prove", description="building again beside lintian",
+                 properties={"proofs": "proofs"}),
+    ])
     promote = util.BuildFactory([
         Stackdeb("promote", *TARGET, "--verdict", util.Property("verdict"), name="promote",
                  properties={"generation": "generation"}),
@@ -144,12 +154,14 @@ def builder_configs(settings, catalog) -> list:
         builder("bundle", bundle, "stackdeb lock and stackdeb bundle"),
         *(builder(f"package-{svc.name}", util.BuildFactory([
             *handover.fetch("bundle_artifacts", "fetch bundle", "fetching the lock and bundle"),
-            Stackdeb("package", *TARGET, svc.name, "--check-reproducible", _flag("rebuild", "--force"),
+            Stackdeb("package", *TARGET, svc.name, "--no-lintian", _flag("rebuild", "--force"),
                      name="package", description=f"building {svc.package_name}"),
             PackageReport(svc.name),
             *handover.upload(svc.name, "package_artifacts", f"uploading {svc.package_name}"),
         ]), f"stackdeb package {svc.name}: {svc.package_name}", tags=["package"]) for svc in catalog),
         builder("publish", publish, "stackdeb publish: the build set into the staging suite", on=repository_workers),
+        builder("prove", prove, "stackdeb prove: each package built again and judged by lintian; promote "
+                                "requires it", on=repository_workers),
         builder("images", images, "stackdeb image discovery and node: what the cluster boots", on=repository_workers),
         builder("cluster", cluster, f"stackdeb cluster --layout {settings.cluster_layout}: a throwaway cluster, "
                                     "smoke tests, a signed verdict", on=repository_workers),
@@ -186,6 +198,7 @@ def scheduler_configs(settings, catalog) -> list:
         schedulers.Triggerable(name="bundle", builderNames=["bundle"]),
         *(schedulers.Triggerable(name=f"package-{name}", builderNames=[f"package-{name}"]) for name in services),
         schedulers.Triggerable(name="publish", builderNames=["publish"]),
+        schedulers.Triggerable(name="prove", builderNames=["prove"]),
         schedulers.Triggerable(name="images", builderNames=["images"]),
         schedulers.Triggerable(name="cluster", builderNames=["cluster"]),
         schedulers.Triggerable(name="promote-tested", builderNames=["promote"]),

@@ -159,8 +159,7 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     if promote not in ("auto", "manual"):
         fail(f"cluster.promote: auto or manual, got {promote!r}")
     store = _store(data.get("store"), [w.name for w in workers], fail)
-    if layout != "none":
-        _enough_slots(workers, store, fail)
+    _enough_slots(workers, store, 3 if layout != "none" else 2, fail)
     url = str(data.get("url", "http://127.0.0.1:8010/"))
     if url_problem(url):
         fail(url_problem(url))
@@ -177,15 +176,17 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
         cluster_layout=layout, promote=promote, store=store)
 
 
-def _enough_slots(workers: list[WorkerSettings], store, fail) -> None:
-    """A pipeline build waits for the cluster build, which waits for the promote build: three
-    builds at once where those builders run (the store's worker alone, when there is a store)."""
+def _enough_slots(workers: list[WorkerSettings], store, needed: int, fail) -> None:
+    """A pipeline build waits for the builds it triggers where the repository is (the store's
+    worker alone, when there is a store): prove beside images, then cluster, which waits for
+    promote; three at once, or two (publish, then prove) with no cluster."""
     where = [w for w in workers if not store or w.name == store.worker]
-    if sum(w.max_builds for w in where) < 3:
+    if sum(w.max_builds for w in where) < needed:
         names = " and ".join(w.name for w in where)
+        waits = "prove and images, or cluster and promote" if needed == 3 else "publish or prove"
         fail(f"workers: {names} {'has' if len(where) == 1 else 'have'} room for "
-             f"{sum(w.max_builds for w in where)} builds; the pipeline, cluster and promote builds run "
-             "there at once (max_builds: 3 at least, or cluster.layout: none)")
+             f"{sum(w.max_builds for w in where)} builds; the pipeline build waits there for {waits} "
+             f"(max_builds: {needed} at least)")
 
 
 def _store(value, workers: list[str], fail) -> StoreSettings | None:

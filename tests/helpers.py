@@ -97,3 +97,17 @@ grep -i "^x-subject-token:" /tmp/headers | cut -c1-24
 '
 """
 KEYSTONE = KEYSTONE_SETUP + KEYSTONE_TOKEN
+
+
+def passing_verdict(build: Path) -> Path:
+    """A passing verdict for the live staged build set of 2026.1/bookworm in `build`/repo,
+    signed with the cluster stage's own function and key."""
+    from builders.cluster.verdict import write_signed
+    from builders.repository import Repository, build_set_of
+    from builders.targets import get_suite
+    repo = Repository(build / "repo")
+    verdict = build / "verdict.json"
+    write_signed({"result": "pass", "target": {"release": "2026.1", "suite": "bookworm"},
+                  "build_set": build_set_of(repo, repo.live_generation(), get_suite("bookworm"), "2026.1"),
+                  "tests": []}, verdict, build)
+    return verdict

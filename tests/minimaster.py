@@ -18,6 +18,7 @@ from pathlib import Path
 
 from builders.embedded import WebClient, git_from_snapshot
 from conftest import make_mini_project, populate_index
+from helpers import passing_verdict
 from fakeindex import FakeIndex
 
 STACKDEB = str(Path(sys.executable).parent / "stackdeb")
@@ -126,14 +127,6 @@ def mini_master(base: Path, *, users=((ENGINEER, ["release-engineer"]),), env=No
 
 
 def signed_verdict(master) -> Path:
-    """A passing verdict for the live staged build set, signed with the cluster stage's own
-    function and key (the mini project's services cannot run a cluster)."""
-    from builders.cluster.verdict import write_signed
-    from builders.repository import Repository, build_set_of
-    from builders.targets import get_suite
-    repo = Repository(master.mini.build / "repo")
-    verdict = master.mini.build / "verdict.json"
-    write_signed({"result": "pass", "target": {"release": "2026.1", "suite": "bookworm"},
-                  "build_set": build_set_of(repo, repo.live_generation(), get_suite("bookworm"), "2026.1"),
-                  "tests": []}, verdict, master.mini.build)
-    return verdict
+    """A passing verdict for the live staged build set (the mini project's services cannot run
+    a cluster)."""
+    return passing_verdict(master.mini.build)

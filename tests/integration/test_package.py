@@ -12,10 +12,11 @@ import pytest
 
 from builders.chroot import build_chroot
 from builders.manifest import read_json, sha256_file
+from builders.package import package_report
 from builders.project import Project
 from builders.targets import get_suite
 from builders.tools.namespace import run_in_chroot
-from helpers import snapshot
+from helpers import passing_verdict, snapshot
 
 
 @pytest.fixture
@@ -155,3 +156,42 @@ def test_no_bundle_is_a_clear_error(stackdeb, mini_project):
     assert stackdeb("lock", "--index-url", mini_project.index.url)[0] == 0
     code, err = stackdeb("package", "alpha")
     assert code == 1 and "there is no bundle for 2026.1/bookworm" in err
+
+
+def test_a_package_built_once_is_staged_and_proven_apart_and_only_proven_bytes_are_promoted(stackdeb, bundled):
+    """What Buildbot does: build once, publish, prove beside the later stages. Promotion waits
+    for the proof; the proof leaves the published outputs as they were and is made once."""
+    assert stackdeb("package", "alpha", "beta", "--no-lintian")[0] == 0
+    out = out_dir(bundled, "alpha")
+    sha256 = read_json(out / "manifest.json")["sha256"]
+    assert stackdeb("publish")[0] == 0
+    verdict = passing_verdict(bundled.build)
+    code, err = stackdeb("promote", "--verdict", str(verdict))
+    assert code == 1 and "2 package(s) of the build set are not proven reproducible and lintian-clean: " \
+                         "venv-alpha 1.0.0-1+os2026.1.deb12.1, venv-beta" in err, err
+    assert "stackdeb prove --release 2026.1 --suite bookworm --all" in err and "Traceback" not in err
+    built = snapshot(out)
+    code, err = stackdeb("prove", "--all")
+    assert code == 0, err
+    assert err.count("bit-identical rebuild, lintian 0 errors") == 2, err
+    assert snapshot(out) == built                        # the published outputs are not touched
+    proof = read_json(bundled.build / f"proofs/{sha256}.json")
+    assert proof["reproducible"] is True and proof["lintian"]["errors"] == 0 and proof["suite"] == "bookworm"
+    assert (bundled.build / f"proofs/{sha256}.lintian.txt").is_file()
+    code, err = stackdeb("prove", "alpha")               # the same bytes: not proven again
+    assert code == 0 and "proven before (same sha256)" in err and "building again" not in err, err
+    report = package_report(Project.from_env(), "2026.1", "bookworm", "alpha")
+    assert report["reproducible"] == "bit-identical rebuild" and report["lintian"].startswith("0 errors, ")
+    code, err = stackdeb("promote", "--verdict", str(verdict))
+    assert code == 0, err
+
+
+def test_a_package_older_than_its_inputs_is_not_proven(stackdeb, bundled):
+    assert stackdeb("package", "alpha", "--no-lintian")[0] == 0
+    catalog = bundled.root / "packaging/services.yaml"
+    catalog.write_text(catalog.read_text().replace("summary: Alpha test service", "summary: Alpha service"))
+    assert stackdeb("bundle", "--index-url", bundled.index.url)[0] == 0
+    code, err = stackdeb("prove", "alpha")
+    assert code == 1 and "was built from other inputs than the current lock, bundle and catalog" in err, err
+    assert "stackdeb package --release 2026.1 --suite bookworm alpha" in err
+    assert not list(bundled.build.glob("proofs/*.json"))

@@ -107,7 +107,7 @@ def test_settings_that_are_not_a_mapping_are_one_line(tmp_path, catalog):
     ({"store": {"url": "127.0.0.1:8701", "worker": "local"}}, "store.url: the artifact store's address"),
     ({"store": {"url": "http://127.0.0.1:8701/"}}, "store: expected url and worker"),
     ({"workers": [{"name": "local", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": 2}]},
-     "local has room for 2 builds; the pipeline, cluster and promote"),
+     "local has room for 2 builds; the pipeline build waits there for prove and images"),
     ({"workers": [{"name": "local", "password": "wk-7Qe2-ZtLp-91xA", "max_builds": 2},
                   {"name": "far", "password": "wk-8Rf3-AuMq-02yB", "max_builds": 4}],
       "store": {"url": "http://127.0.0.1:8701/", "worker": "local"}}, "local has room for 2 builds"),
