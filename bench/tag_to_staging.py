@@ -3,7 +3,10 @@
 A scratch project with keystone alone, upstream data from the project's snapshot as local git
 repositories, keystone's newest release held back. Set-up (not timed): the embedded master
 and worker, keystone's previous release built and published, the bundle's wheels warm.
-Timed: commit the held-back release to openstack/releases; wait until staging has it.
+Timed: commit the held-back release to openstack/releases; wait until staging has it, then
+until its proof (a second build beside lintian) is done and the build set may be promoted.
+Reference, from the same run: the time of stackdeb's own steps on the way (lock, bundle, plan,
+package, publish); the rest is Buildbot's.
 
     .venv/bin/python bench/tag_to_staging.py [--poll-interval 10]
 """
@@ -55,6 +58,23 @@ def push(bare: Path, relative: str, text: str) -> None:
     shutil.rmtree(work)
 
 
+# the stackdeb steps a new release passes through before it is in staging
+STAGED_BY = {"bundle": {"lock", "bundle"}, "pipeline": {"plan"}, f"package-{SERVICE}": {"package"},
+             "publish": {"publish"}}
+
+
+def wait_for_proof(client: WebClient) -> float:
+    """When the prove build after that publish finished (the build set is then promotable)."""
+    while True:
+        builders = {b["name"]: b["builderid"] for b in client.get("builders")["builders"]}
+        done = [b for b in client.get(f"builders/{builders['prove']}/builds")["builds"] if b.get("complete")]
+        if done:
+            if done[-1]["results"] != 0:
+                sys.exit("the prove build failed: see the web UI")
+            return time.monotonic()
+        time.sleep(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--poll-interval", type=int, default=10)
@@ -83,15 +103,25 @@ def main() -> None:
         while f"{newest}-" not in run(env, "repo", "status"):
             time.sleep(1)
         latency = time.monotonic() - pushed
-        builds = {b["builderid"]: b for b in client.get("builds?order=buildid")["builds"]}
+        proven = wait_for_proof(client)
         names = {b["builderid"]: b["name"] for b in client.get("builders")["builders"]}
         print(f"\n{SERVICE} {newest}: new release upstream -> in staging: {latency:.1f}s "
               f"(poll interval {args.poll_interval}s; {latency - args.poll_interval:.1f}s beyond it)")
-        for build in builds.values():
+        print(f"  -> proven reproducible and lintian-clean (promotable): {proven - pushed:.1f}s")
+        stackdeb_time = 0.0
+        for build in client.get("builds?order=buildid")["builds"]:
             if build.get("complete_at"):
-                print(f"  {names[build['builderid']]:18} {build['complete_at'] - build['started_at']:6.1f}s")
-        print(f"goal: under 120s beyond the poll interval -> "
-              f"{'met' if latency - args.poll_interval < 120 else 'NOT met'}")
+                name = names[build["builderid"]]
+                print(f"  {name:18} {build['complete_at'] - build['started_at']:6.1f}s")
+                for step in client.get(f"builds/{build['buildid']}/steps")["steps"]:
+                    if step.get("complete_at") and step.get("started_at"):
+                        seconds = step["complete_at"] - step["started_at"]
+                        stackdeb_time += seconds if name in STAGED_BY and step["name"] in STAGED_BY[name] else 0
+                        print(f"      {step['name']:14} {seconds:6.1f}s")
+        beyond = latency - args.poll_interval
+        print(f"stackdeb's own steps on the way to staging: {stackdeb_time:.1f}s; "
+              f"latency beyond the poll / those steps: {beyond / stackdeb_time:.2f}x (the rest is Buildbot)")
+        print(f"goal: at most 30s beyond the poll interval -> {'met' if beyond <= 30 else 'NOT met'}")
     finally:
         run(env, "master", "stop")
         shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,8 @@
 For each service: render debian/ from the catalog, then in an overlay of the target suite's
 build chroot, with no network, install the target's openstack-wheels package (the only
 source pip may use) and run dpkg-buildpackage. Then lintian judges the package (builders/lint)
-while, with --check-reproducible, a second build runs beside it on the other core.
+while, with --check-reproducible, a second build runs beside it on the other core, and while
+the next service's first build starts: several services keep both cores busy.
 
     build/packages/<release>-<suite>/<service>/
         venv-<service>_<version>_amd64.deb, .buildinfo, .changes
@@ -13,6 +14,7 @@ while, with --check-reproducible, a second build runs beside it on the other cor
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -176,48 +178,95 @@ def package_services(project: Project, release: str, suite: str, names: list[str
 
 def _package_services(project: Project, release: str, suite: str, names: list[str] | None,
                       reproducible: bool, lint: bool, force: bool) -> list[Path]:
+    """Build each service in turn; while one builds, the previous one is judged (lintian, and
+    with `reproducible` its second build) and put in place, so that both cores work."""
     target, services, bundle, chroot, root = prepare(project, release, suite, names)
     chroot.ensure()
-    debs = []
-    for number, service in enumerate(services, 1):
-        started = time.monotonic()
-        ptarget = package_target(target, service, bundle)
-        digest = inputs_digest(service, ptarget, chroot)
-        out = root / service.name
-        deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
-        if not force and _up_to_date(out, deb_name, digest):
-            log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
-            debs.append(out / deb_name)
-            continue
-        log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
-                                            f"building in a clean {suite} chroot, no network")
-        with scratch(root, f".{service.name}-") as work_dir:
-            work = work_dir / "a"
-            work.mkdir()
-            try:
-                deb = build_once(project, chroot, service, ptarget, bundle, work)
-                deb_sha256 = sha256_file(deb)        # read once: the lint verdict's key, the proof, the record
-                counts = prove(project, chroot, service, ptarget, bundle, deb, deb_sha256, work_dir, lint,
-                               reproducible)
-            except StackdebError as error:
-                raise keep_failure_logs(error, work, root / f"{service.name}.failed") from None
-            manifest = {
-                "service": service.name, "package": service.package_name,
-                "version": ptarget.package_version(service), "inputs_digest": digest,
-                "deb": deb.name, "sha256": deb_sha256, "reproducible": reproducible or None,
-                "lintian": "clean" if lint else "not run",
-                "network_interfaces": network_interfaces(work)}
-            write_json(work / "manifest.json", manifest)
-            if lint and reproducible:      # both checks passed: these bytes may be promoted
-                record_proof(project, manifest, suite, lintian_version(chroot), counts)
-            publish_outputs(work, out)
+    checks = Checks(project, chroot, bundle, root, lint, reproducible)
+    debs: list[Path | None] = []
+    with ThreadPoolExecutor(max_workers=1) as judging:
+        finishing = None                    # (its place in debs, the future of its checks)
+        for number, service in enumerate(services, 1):
+            started = time.monotonic()
+            ptarget = package_target(target, service, bundle)
+            digest = inputs_digest(service, ptarget, chroot)
+            out = root / service.name
+            deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
+            if not force and _up_to_date(out, deb_name, digest):
+                log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
+                debs.append(out / deb_name)
+                continue
+            log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
+                                                f"building in a clean {suite} chroot, no network")
+            built = checks.build(service, ptarget, digest, started)
+            if finishing:                       # the previous package's checks, done meanwhile
+                try:
+                    debs[finishing[0]] = finishing[1].result()
+                except BaseException:
+                    built["held"].close()
+                    raise
+            finishing = (len(debs), judging.submit(checks.finish, built))
+            debs.append(None)
+        if finishing:
+            debs[finishing[0]] = finishing[1].result()
+    return debs
+
+
+class Checks:
+    """One package's build, then its checks and its place among the outputs."""
+
+    def __init__(self, project: Project, chroot: Chroot, bundle: Bundle, root: Path, lint: bool, reproducible: bool):
+        self.project, self.chroot, self.bundle, self.root = project, chroot, bundle, root
+        self.lint, self.reproducible = lint, reproducible
+
+    def build(self, service: Service, ptarget: PackageTarget, digest: str, started: float) -> dict:
+        """The first build, in a scratch directory that `finish` removes."""
+        held = ExitStack()
+        work_dir = held.enter_context(scratch(self.root, f".{service.name}-"))
+        work = work_dir / "a"
+        work.mkdir()
+        try:
+            deb = build_once(self.project, self.chroot, service, ptarget, self.bundle, work)
+        except BaseException as error:
+            failure = keep_failure_logs(error, work, self.root / f"{service.name}.failed") \
+                if isinstance(error, StackdebError) else None
+            held.close()
+            if failure:
+                raise failure from None
+            raise
+        return {"service": service, "target": ptarget, "digest": digest, "work_dir": work_dir, "work": work,
+                "deb": deb, "started": started, "held": held}
+
+    def finish(self, built: dict) -> Path:
+        with built["held"]:
+            return self._finish(**{k: v for k, v in built.items() if k != "held"})
+
+    def _finish(self, service: Service, target: PackageTarget, digest: str, work_dir: Path, work: Path,
+                deb: Path, started: float) -> Path:
+        project, lint, reproducible = self.project, self.lint, self.reproducible
+        out = self.root / service.name
+        try:
+            deb_sha256 = sha256_file(deb)        # read once: the lint verdict's key, the proof, the record
+            counts = prove(project, self.chroot, service, target, self.bundle, deb, deb_sha256, work_dir, lint,
+                           reproducible)
+        except StackdebError as error:
+            raise keep_failure_logs(error, work, self.root / f"{service.name}.failed") from None
+        manifest = {
+            "service": service.name, "package": service.package_name,
+            "version": target.package_version(service), "inputs_digest": digest,
+            "deb": deb.name, "sha256": deb_sha256, "reproducible": reproducible or None,
+            "lintian": "clean" if lint else "not run",
+            "network_interfaces": network_interfaces(work)}
+        write_json(work / "manifest.json", manifest)
+        if lint and reproducible:      # both checks passed: these bytes may be promoted
+            record_proof(project, manifest, target.suite.codename, lintian_version(self.chroot), counts)
+        publish_outputs(work, out)
         size = (out / deb.name).stat().st_size / 1e6
         log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
                  f"{', bit-identical rebuild' if reproducible else ''}"
                  f"{', lintian ' + lintian_summary(out / 'lintian.txt') if lint else ''}"
                  f" [{time.monotonic() - started:.1f}s]")
-        debs.append(out / deb.name)
-    return debs
+        return out / deb.name
 
 
 def prepare(project: Project, release: str, suite: str, names: list[str] | None):
