@@ -15,7 +15,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from builders import log
@@ -203,13 +203,29 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
                 try:
                     debs[finishing[0]] = finishing[1].result()
                 except BaseException:
-                    built["held"].close()
+                    built.held.close()
                     raise
             finishing = (len(debs), judging.submit(checks.finish, built))
             debs.append(None)
         if finishing:
             debs[finishing[0]] = finishing[1].result()
     return debs
+
+
+@dataclass
+class Built:
+    """A first build waiting for its checks; `held` keeps its scratch directory until then."""
+    service: Service
+    target: PackageTarget
+    digest: str
+    work_dir: Path
+    deb: Path
+    started: float
+    held: ExitStack
+
+    @property
+    def work(self) -> Path:
+        return self.work_dir / "a"
 
 
 class Checks:
@@ -219,41 +235,38 @@ class Checks:
         self.project, self.chroot, self.bundle, self.root = project, chroot, bundle, root
         self.lint, self.reproducible = lint, reproducible
 
-    def build(self, service: Service, ptarget: PackageTarget, digest: str, started: float) -> dict:
+    def build(self, service: Service, ptarget: PackageTarget, digest: str, started: float) -> Built:
         """The first build, in a scratch directory that `finish` removes."""
         held = ExitStack()
         work_dir = held.enter_context(scratch(self.root, f".{service.name}-"))
-        work = work_dir / "a"
-        work.mkdir()
+        (work_dir / "a").mkdir()
         try:
-            deb = build_once(self.project, self.chroot, service, ptarget, self.bundle, work)
-        except BaseException as error:
-            failure = keep_failure_logs(error, work, self.root / f"{service.name}.failed") \
-                if isinstance(error, StackdebError) else None
+            deb = build_once(self.project, self.chroot, service, ptarget, self.bundle, work_dir / "a")
+        except StackdebError as error:
+            with held:                  # the logs are saved before the scratch directory goes
+                raise keep_failure_logs(error, work_dir / "a", self.root / f"{service.name}.failed") from None
+        except BaseException:
             held.close()
-            if failure:
-                raise failure from None
             raise
-        return {"service": service, "target": ptarget, "digest": digest, "work_dir": work_dir, "work": work,
-                "deb": deb, "started": started, "held": held}
+        return Built(service, ptarget, digest, work_dir, deb, started, held)
 
-    def finish(self, built: dict) -> Path:
-        with built["held"]:
-            return self._finish(**{k: v for k, v in built.items() if k != "held"})
+    def finish(self, built: Built) -> Path:
+        with built.held:
+            return self._finish(built)
 
-    def _finish(self, service: Service, target: PackageTarget, digest: str, work_dir: Path, work: Path,
-                deb: Path, started: float) -> Path:
+    def _finish(self, built: Built) -> Path:
+        service, target, work, deb = built.service, built.target, built.work, built.deb
         project, lint, reproducible = self.project, self.lint, self.reproducible
         out = self.root / service.name
         try:
             deb_sha256 = sha256_file(deb)        # read once: the lint verdict's key, the proof, the record
-            counts = prove(project, self.chroot, service, target, self.bundle, deb, deb_sha256, work_dir, lint,
-                           reproducible)
+            counts = prove(project, self.chroot, service, target, self.bundle, deb, deb_sha256, built.work_dir,
+                           lint, reproducible)
         except StackdebError as error:
             raise keep_failure_logs(error, work, self.root / f"{service.name}.failed") from None
         manifest = {
             "service": service.name, "package": service.package_name,
-            "version": target.package_version(service), "inputs_digest": digest,
+            "version": target.package_version(service), "inputs_digest": built.digest,
             "deb": deb.name, "sha256": deb_sha256, "reproducible": reproducible or None,
             "lintian": "clean" if lint else "not run",
             "network_interfaces": network_interfaces(work)}
@@ -265,7 +278,7 @@ class Checks:
         log.info(f"{service.package_name}: {deb.name} ({size:.1f} MB)"
                  f"{', bit-identical rebuild' if reproducible else ''}"
                  f"{', lintian ' + lintian_summary(out / 'lintian.txt') if lint else ''}"
-                 f" [{time.monotonic() - started:.1f}s]")
+                 f" [{time.monotonic() - built.started:.1f}s]")
         return out / deb.name
 
 
