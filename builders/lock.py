@@ -10,6 +10,7 @@ import re
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,10 +127,12 @@ def check_python_support(inputs: LockInputs, catalog, index: PackageIndex) -> No
     or the target cannot exist: said here, naming the service, rather than as a resolver
     failure about some dependency."""
     python = inputs.suite.python
-    for service, version in sorted(inputs.versions.items()):
-        distribution = catalog.get(service).distribution
-        ranges = {f.requires_python for f in index.files(distribution)
-                  if file_version(f) == version and f.requires_python}
+    services = sorted(inputs.versions.items())
+    distributions = [catalog.get(service).distribution for service, _ in services]
+    with ThreadPoolExecutor(8) as pool:          # one index page per service: read them together
+        pages = list(pool.map(index.files, distributions))
+    for (service, version), distribution, files in zip(services, distributions, pages):
+        ranges = {f.requires_python for f in files if file_version(f) == version and f.requires_python}
         for spec in sorted(ranges):
             try:
                 supported = SpecifierSet(spec).contains(python, prereleases=True)
@@ -158,6 +161,21 @@ def run_resolver(inputs: LockInputs, index_url: str) -> str:
             python=inputs.suite.python, platform=inputs.platform, index_url=index_url,
             what=f"the lock for {inputs.series.release_id}/{inputs.suite.codename}")
         return (work / "lock.txt").read_text()
+
+
+def resolve_supported(inputs: LockInputs, catalog, index_url: str) -> str:
+    """The resolver's output, once the suite's Python is known to be supported. Both wait on the
+    index, so they run together; an unsupported Python is the error named even when the
+    resolver fails too, since it is the cause."""
+    with ThreadPoolExecutor(1) as pool:
+        support = pool.submit(check_python_support, inputs, catalog, PackageIndex(index_url))
+        try:
+            body = run_resolver(inputs, index_url)
+        except StackdebError:
+            support.result()
+            raise
+        support.result()
+    return body
 
 
 def check_lock(text: str, inputs: LockInputs, catalog_dists: dict[str, str]) -> dict:
@@ -246,9 +264,8 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
         return LockResult(out, False, manifest.get("pins", 0), [])
 
     check_no_downgrade(manifest.get("services") or {}, inputs, label)
-    check_python_support(inputs, project.catalog(), PackageIndex(index_url or configured_index_url()))
     log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
-    body = run_resolver(inputs, index_url or configured_index_url())
+    body = resolve_supported(inputs, project.catalog(), index_url or configured_index_url())
     catalog = project.catalog()
     pins = check_lock(body, inputs, {s.name: s.distribution for s in catalog})
     new_closures = closures(pins, list(inputs.versions))

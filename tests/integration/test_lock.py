@@ -125,7 +125,7 @@ def test_a_service_never_goes_back_without_an_override(stackdeb, mini_project):
     assert manifest["sources"] == {"releases": "snapshot", "requirements": "stable/2026.1@0123abcd"}
 
 
-def test_a_release_whose_python_range_excludes_the_suite_is_named_before_resolving(stackdeb, mini_project):
+def test_a_release_whose_python_range_excludes_the_suite_is_named_not_the_resolver_failure(stackdeb, mini_project):
     """alpha 1.1.0 supports Python 3.12 and later: 2026.1 cannot be built for bookworm (3.11),
     and the lock says which service and why; trixie (3.13) is fine."""
     mini_project.index.add_wheel("alpha-svc", "1.1.0", requires=["libone"], requires_python=">=3.12",
