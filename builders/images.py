@@ -269,7 +269,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     out.parent.mkdir(parents=True, exist_ok=True)
     with replacing(out) as staged:
         log.info(f"building the node image for {release}/{suite.codename} with diskimage-builder "
-                 f"(about 2.5 minutes)")
+                 f"(under a minute; the week's first build makes its cached layer, a minute more)")
         # the log is kept beside the outputs, and where the user can read it when the build fails
         build_log = out.parent / f"node-{release}-{suite.codename}.log"
         dib.disk_image_create(staged / "node", ["debian-minimal", "stackdeb-node"], env, image_size_gb=2,
