@@ -170,12 +170,9 @@ def resolve_supported(inputs: LockInputs, catalog, index_url: str) -> str:
     with ThreadPoolExecutor(1) as pool:
         support = pool.submit(check_python_support, inputs, catalog, PackageIndex(index_url))
         try:
-            body = run_resolver(inputs, index_url)
-        except StackdebError:
-            support.result()
-            raise
-        support.result()
-    return body
+            return run_resolver(inputs, index_url)
+        finally:
+            support.result()          # raises instead of the resolver's error, or of its success
 
 
 def check_lock(text: str, inputs: LockInputs, catalog_dists: dict[str, str]) -> dict:
