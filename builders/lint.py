@@ -1,7 +1,7 @@
 """lintian's verdict on a built package, by the target suite's own lintian in its build chroot.
 
 A verdict is kept by the .deb's sha256 and the lintian version that gave it
-(<cache>/lintian/<suite>/<lintian version>/<sha256>.txt), so the same bytes are never judged
+(<cache>/lintian/<suite>/<lintian version>[+names-<filters digest>]/<sha256>.txt), so the same bytes are never judged
 twice: a forced rebuild of unchanged inputs, a reproducibility rebuild, a pipeline retried.
 """
 
@@ -28,7 +28,7 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
         shutil.copyfile(kept, report)
         log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
     else:
-        run_shares(chroot, deb, report)
+        run_lintian(chroot, deb, report)
         _keep(report, kept)
     text = report.read_text(errors="replace")
     counts = lintian_counts(text)
@@ -42,7 +42,11 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
 
 
 def verdict_path(project: Project, chroot: Chroot, sha256: str) -> Path:
-    return project.cache_dir / "lintian" / chroot.suite.codename / lintian_version(chroot) / f"{sha256}.txt"
+    """Kept by the lintian that judged, and by the name filters when they ran."""
+    judge = lintian_version(chroot)
+    if lintian.filters_apply(chroot.rootfs):
+        judge += f"+names-{lintian.filters_digest()}"
+    return project.cache_dir / "lintian" / chroot.suite.codename / judge / f"{sha256}.txt"
 
 
 def lintian_version(chroot: Chroot) -> str:
@@ -59,37 +63,31 @@ def installed_version(rootfs: Path, package: str) -> str | None:
     return None
 
 
-def run_shares(chroot: Chroot, deb: Path, report: Path) -> None:
-    """lintian in an overlay of the build chroot, no network, in two processes that share the
-    checks (tools/lintian.SHARES); their exit statuses are kept apart from their tags, so that
-    lintian failing is never read as a clean verdict."""
-    prefix = f"/judge/.{report.name}"
-    script = "".join(f"( {line} ) &\n" for line in lintian.shared_commands(f"/judge/{deb.name}", prefix))
-    run_in_chroot(chroot.rootfs, chroot.scratch, script + "wait\n", network=False,
-                  binds=[Bind(deb.parent, "/judge", read_only=False)],
-                  what=deb.name, action="lintian", fix="read the report beside the package")
-    reports = []
-    for number in range(len(lintian.SHARES)):
-        part = deb.parent / f".{report.name}.{number}"
-        status_file = part.with_name(part.name + ".status")
-        text, status = part.read_text(errors="replace"), status_file.read_text().strip()
-        part.unlink()
-        status_file.unlink()
-        if status not in ("0", "1") or (status == "1" and not lintian_counts(text).get("errors")):
-            tail = "\n".join(text.splitlines()[-ERROR_LINES_SHOWN:])
-            raise StackdebError(f"lintian did not finish on {deb.name} (exit {status}):\n{tail}",
-                                hint="read the report beside the package")
-        reports.append(text)
-    report.write_text(merge_reports(reports))
-
-
-def merge_reports(reports: list[str]) -> str:
-    """One report from the shares': their tags, by severity, then lintian's other lines once."""
-    order = "EWIPXON"
-    lines = {line for text in reports for line in text.splitlines() if line}
-    tags = sorted((line for line in lines if line[1:3] == ": " and line[0] in order),
-                  key=lambda line: (order.index(line[0]), line))
-    return "".join(f"{line}\n" for line in sorted(lines - set(tags)) + tags)
+def run_lintian(chroot: Chroot, deb: Path, report: Path) -> None:
+    """lintian in an overlay of the build chroot, no network, with the name filters when the
+    chroot's lintian is the one they were read from; its exit status is kept apart from its
+    tags, so that lintian failing is never read as a clean verdict."""
+    filtered = lintian.filters_apply(chroot.rootfs)
+    inside = f"/judge/.{report.name}"
+    binds = [Bind(deb.parent, "/judge", read_only=False)]
+    if filtered:
+        binds.append(Bind(lintian.NAME_FILTERS_SOURCE, lintian.INCLUDE_DIR))
+    else:
+        log.info(f"{deb.name}: lintian {lintian_version(chroot)}'s checks are not the ones the name "
+                 f"filters were read from; lintian runs without them")
+    run_in_chroot(chroot.rootfs, chroot.scratch, lintian.command(f"/judge/{deb.name}", inside, filtered) + "\n",
+                  network=False, binds=binds, what=deb.name, action="lintian",
+                  fix="read the report beside the package")
+    written = deb.parent / f".{report.name}"
+    status_file = written.with_name(written.name + ".status")
+    text, status = written.read_text(errors="replace"), status_file.read_text().strip()
+    status_file.unlink()
+    written.replace(report)
+    # 2: it found errors (--fail-on error); 1: it could not judge (a check died, a bad .deb)
+    if not (status == "0" or status == "2" and lintian_counts(text).get("errors")):
+        tail = "\n".join(text.splitlines()[-ERROR_LINES_SHOWN:])
+        raise StackdebError(f"lintian did not finish on {deb.name} (exit {status}):\n{tail}",
+                            hint="read the report beside the package")
 
 
 def _keep(report: Path, kept: Path) -> None:

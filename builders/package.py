@@ -3,8 +3,8 @@
 For each service: render debian/ from the catalog, then in an overlay of the target suite's
 build chroot, with no network, install the target's openstack-wheels package (the only
 source pip may use) and run dpkg-buildpackage. Then lintian judges the package (builders/lint)
-while, with --check-reproducible, a second build runs beside it on the other core, and while
-the next service's first build starts: several services keep both cores busy.
+while, with --check-reproducible, a second build runs beside it, and while the next services'
+first builds run: several services keep both cores busy.
 
     build/packages/<release>-<suite>/<service>/
         venv-<service>_<version>_amd64.deb, .buildinfo, .changes
@@ -13,7 +13,7 @@ the next service's first build starts: several services keep both cores busy.
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +37,12 @@ from builders.tools.namespace import Bind, run_in_chroot
 # Measured (docs/benchmarks.md): xz -0 is about ten times faster than the default xz -6
 # for keystone, and bookworm's lintian accepts it (it rejects zstd).
 COMPRESSION = ["-Zxz", "-z0"]
+
+# Packages judged at once, beside the next build: lintian runs on one core, and a package's
+# checks take about twice as long as its build, so builds run ahead of them and, once they are
+# all done, two packages are judged at once (docs/benchmarks.md, bench/package_all.py).
+JUDGES = 2
+WAITING_BUILDS = 3
 
 
 class Bundle:
@@ -178,38 +184,52 @@ def package_services(project: Project, release: str, suite: str, names: list[str
 
 def _package_services(project: Project, release: str, suite: str, names: list[str] | None,
                       reproducible: bool, lint: bool, force: bool) -> list[Path]:
-    """Build each service in turn; while one builds, the previous one is judged (lintian, and
-    with `reproducible` its second build) and put in place, so that both cores work."""
+    """Build each service in turn; the built ones are judged (lintian, and with `reproducible`
+    their second build) and put in place meanwhile, so that both cores work."""
     target, services, bundle, chroot, root = prepare(project, release, suite, names)
     chroot.ensure()
     checks = Checks(project, chroot, bundle, root, lint, reproducible)
     debs: list[Path | None] = []
-    with ThreadPoolExecutor(max_workers=1) as judging:
-        finishing = None                    # (its place in debs, the future of its checks)
-        for number, service in enumerate(services, 1):
-            started = time.monotonic()
-            ptarget = package_target(target, service, bundle)
-            digest = inputs_digest(service, ptarget, chroot)
-            out = root / service.name
-            deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
-            if not force and _up_to_date(out, deb_name, digest):
-                log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
-                debs.append(out / deb_name)
-                continue
-            log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
-                                                f"building in a clean {suite} chroot, no network")
-            built = checks.build(service, ptarget, digest, started)
-            if finishing:                       # the previous package's checks, done meanwhile
-                try:
-                    debs[finishing[0]] = finishing[1].result()
-                except BaseException:
+    finishing: list[tuple[int, Built, Future]] = []         # (its place in debs, the build, its checks)
+    with ThreadPoolExecutor(max_workers=JUDGES) as judging:
+        try:
+            for number, service in enumerate(services, 1):
+                started = time.monotonic()
+                ptarget = package_target(target, service, bundle)
+                digest = inputs_digest(service, ptarget, chroot)
+                out = root / service.name
+                deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
+                if not force and _up_to_date(out, deb_name, digest):
+                    log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
+                    debs.append(out / deb_name)
+                    continue
+                _wait_for_room(finishing)
+                log.progress(number, len(services), f"{service.package_name} {ptarget.package_version(service)}: "
+                                                    f"building in a clean {suite} chroot, no network")
+                built = checks.build(service, ptarget, digest, started)
+                finishing.append((len(debs), built, judging.submit(checks.finish, built)))
+                debs.append(None)
+            for place, _, checked in finishing:
+                debs[place] = checked.result()
+        except BaseException:
+            for _, built, checked in finishing:
+                if checked.cancel():                # never started: its scratch directory goes now
                     built.held.close()
-                    raise
-            finishing = (len(debs), judging.submit(checks.finish, built))
-            debs.append(None)
-        if finishing:
-            debs[finishing[0]] = finishing[1].result()
+            raise
     return debs
+
+
+def _wait_for_room(finishing: list[tuple[int, "Built", Future]]) -> None:
+    """Raise the first failed check; wait while WAITING_BUILDS builds wait for their checks
+    (each holds its build tree, hundreds of MB)."""
+    while True:
+        for _, _, checked in finishing:
+            if checked.done() and checked.exception():
+                checked.result()
+        unchecked = [checked for _, _, checked in finishing if not checked.done()]
+        if len(unchecked) <= WAITING_BUILDS:
+            return
+        wait(unchecked, return_when=FIRST_COMPLETED)
 
 
 @dataclass

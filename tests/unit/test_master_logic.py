@@ -152,14 +152,6 @@ def test_a_lock_change_moves_only_the_services_whose_closure_changed():
     assert {s["generation"] for s in tools_changed.values()} == {5}
 
 
-def test_lintian_shares_merge_into_one_report_with_each_line_once():
-    from builders.lint import merge_reports
-    first = "running with root privileges is not recommended!\nW: p: b-tag [x]\n"
-    second = "running with root privileges is not recommended!\nE: p: a-tag [y]\nW: p: a-tag [z]\n"
-    assert merge_reports([first, second]) == ("running with root privileges is not recommended!\n"
-                                              "E: p: a-tag [y]\nW: p: a-tag [z]\nW: p: b-tag [x]\n")
-
-
 def test_a_store_names_the_worker_beside_the_repository(tmp_path, catalog):
     (tmp_path / "users").write_text("")
     data = settings_data(store={"url": "http://127.0.0.1:8701", "worker": "local"})
