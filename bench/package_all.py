@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""`stackdeb package` for many services: one service per run, as before 2026-12-04 (the
-reference: each package judged by lintian before the next build starts), against one run for
-them all, in which lintian judges a package while the next one builds (builders/package.py).
-Then the builds alone, without lintian, for where the time goes.
+"""`stackdeb package` for many services in one run, with lintian (builders/package.py: builds
+run ahead, the built packages are judged two at a time), against the reference measured in
+the same invocation: the same run without lintian, the builds alone, which the run with
+lintian cannot beat. Each figure has the CPU time of every process it started, so a run that
+leaves a core idle shows. --per-service adds one run per service, one after the other (each
+package judged before the next build starts), as stackdeb ran several services before
+2026-12-04.
 
-    .venv/bin/python bench/package_all.py [--release 2026.1] [--suite trixie] [SERVICE ...]
+    .venv/bin/python bench/package_all.py [--release 2026.1] [--suite trixie] [--per-service]
+                                          [--keep] [SERVICE ...]
 
 Warm: the suite's build chroot and the wheel cache are the machine's; lock and bundle are made
 first (not timed) in a scratch build directory. Every run starts without lintian verdicts (a
@@ -14,6 +18,7 @@ package each time.
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -34,12 +39,22 @@ def scratch_cache(real: Path, into: Path) -> Path:
     return into
 
 
+def cpu_timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process it started)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = run()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--release", default="2026.1")
     parser.add_argument("--suite", default="trixie")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch build directory (the packages, for bench/lintian_shares.py)")
+                        help="keep the scratch build directory (the packages, for bench/lintian_filters.py)")
+    parser.add_argument("--per-service", action="store_true",
+                        help="also one `stackdeb package SERVICE` per service, one after the other (slow)")
     parser.add_argument("services", nargs="*")
     args = parser.parse_args()
     names = args.services or [service.name for service in Project.from_env().catalog()]
@@ -53,17 +68,20 @@ def main() -> None:
         timed(["bundle", *target], **env)
         timed(["package", *target, names[0], "--no-lintian"], **env)   # the chroot made, if it was not
         figures = {}
+        if args.per_service:
+            shutil.rmtree(cache / "lintian", ignore_errors=True)
+            figures["one run per service"] = cpu_timed(
+                lambda: sum(timed(["package", *target, name, "--force"], **env) for name in names))
+        figures["the builds alone, no lintian (reference)"] = cpu_timed(
+            lambda: timed(["package", *target, *names, "--force", "--no-lintian"], **env))
         shutil.rmtree(cache / "lintian", ignore_errors=True)
-        figures["one run per service (reference)"] = sum(
-            timed(["package", *target, name, "--force"], **env) for name in names)
-        shutil.rmtree(cache / "lintian", ignore_errors=True)
-        figures["one run for all"] = timed(["package", *target, *names, "--force"], **env)
-        figures["one run for all, no lintian"] = timed(["package", *target, *names, "--force", "--no-lintian"],
-                                                       **env)
-        reference = figures["one run per service (reference)"]
+        figures["one run for all, with lintian"] = cpu_timed(
+            lambda: timed(["package", *target, *names, "--force"], **env))
+        reference = figures["the builds alone, no lintian (reference)"][0]
         print(f"\n{len(names)} services, {args.release}/{args.suite}, {os.cpu_count()} cores")
-        for name, seconds in figures.items():
-            print(f"  {name:34} {seconds:7.1f}s  {reference / seconds:5.2f}x the reference's speed")
+        for name, (seconds, cpu) in figures.items():
+            print(f"  {name:42} {seconds:7.1f}s  {seconds / reference:5.2f}x the reference's time  "
+                  f"(CPU {cpu:6.1f}s, {cpu / seconds:4.2f} cores busy)")
     finally:
         if args.keep:
             print(f"kept: STACKDEB_BUILD_DIR={work / 'build'}")
