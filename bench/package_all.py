@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--release", default="2026.1")
     parser.add_argument("--suite", default="trixie")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch build directory (the packages, for bench/lintian_filters.py)")
+                        help="keep the scratch build directory (the packages, for bench/lintian_include.py)")
     parser.add_argument("--per-service", action="store_true",
                         help="also one `stackdeb package SERVICE` per service, one after the other (slow)")
     parser.add_argument("services", nargs="*")

@@ -1,7 +1,7 @@
 """lintian's verdict on a built package, by the target suite's own lintian in its build chroot.
 
 A verdict is kept by the .deb's sha256 and the lintian version that gave it
-(<cache>/lintian/<suite>/<lintian version>[+names-<filters digest>]/<sha256>.txt), so the same bytes are never judged
+(<cache>/lintian/<suite>/<lintian version>[+include-<digest>]/<sha256>.txt), so the same bytes are never judged
 twice: a forced rebuild of unchanged inputs, a reproducibility rebuild, a pipeline retried.
 """
 
@@ -28,7 +28,7 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
         shutil.copyfile(kept, report)
         log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
     else:
-        run_lintian(chroot, deb, report)
+        run_lintian(project, chroot, deb, report)
         _keep(report, kept)
     text = report.read_text(errors="replace")
     counts = lintian_counts(text)
@@ -42,11 +42,23 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
 
 
 def verdict_path(project: Project, chroot: Chroot, sha256: str) -> Path:
-    """Kept by the lintian that judged, and by the name filters when they ran."""
+    """Kept by the lintian that judged, and by builders/lintian-include when it ran."""
     judge = lintian_version(chroot)
-    if lintian.filters_apply(chroot.rootfs):
-        judge += f"+names-{lintian.filters_digest()}"
+    if lintian.include_applies(chroot.rootfs):
+        judge += f"+include-{lintian.include_digest()}"
     return project.cache_dir / "lintian" / chroot.suite.codename / judge / f"{sha256}.txt"
+
+
+def include_binds(file_types: Path) -> list[Bind]:
+    """builders/lintian-include and the directory of file(1)'s kept verdicts, for lintian."""
+    file_types.mkdir(parents=True, exist_ok=True)
+    return [Bind(lintian.INCLUDE_SOURCE, lintian.INCLUDE_DIR), Bind(file_types, lintian.FILE_TYPES, read_only=False)]
+
+
+def file_types_dir(project: Project, chroot: Chroot) -> Path:
+    """file(1)'s kept verdicts, by the file and magic versions that gave them."""
+    versions = "+".join(installed_version(chroot.rootfs, name) or "none" for name in ("file", "libmagic-mgc"))
+    return project.cache_dir / "lintian" / chroot.suite.codename / "file-types" / versions.replace(":", "_")
 
 
 def lintian_version(chroot: Chroot) -> str:
@@ -63,19 +75,19 @@ def installed_version(rootfs: Path, package: str) -> str | None:
     return None
 
 
-def run_lintian(chroot: Chroot, deb: Path, report: Path) -> None:
-    """lintian in an overlay of the build chroot, no network, with the name filters when the
-    chroot's lintian is the one they were read from; its exit status is kept apart from its
-    tags, so that lintian failing is never read as a clean verdict."""
-    filtered = lintian.filters_apply(chroot.rootfs)
+def run_lintian(project: Project, chroot: Chroot, deb: Path, report: Path) -> None:
+    """lintian in an overlay of the build chroot, no network, with builders/lintian-include
+    when the chroot's lintian is the one it was read from; its exit status is kept apart from
+    its tags, so that lintian failing is never read as a clean verdict."""
+    included = lintian.include_applies(chroot.rootfs)
     inside = f"/judge/.{report.name}"
     binds = [Bind(deb.parent, "/judge", read_only=False)]
-    if filtered:
-        binds.append(Bind(lintian.NAME_FILTERS_SOURCE, lintian.INCLUDE_DIR))
+    if included:
+        binds += include_binds(file_types_dir(project, chroot))
     else:
-        log.info(f"{deb.name}: lintian {lintian_version(chroot)}'s checks are not the ones the name "
-                 f"filters were read from; lintian runs without them")
-    run_in_chroot(chroot.rootfs, chroot.scratch, lintian.command(f"/judge/{deb.name}", inside, filtered) + "\n",
+        log.info(f"{deb.name}: lintian {lintian_version(chroot)} is not the one builders/lintian-include "
+                 f"was read from; lintian runs without it")
+    run_in_chroot(chroot.rootfs, chroot.scratch, lintian.command(f"/judge/{deb.name}", inside, included) + "\n",
                   network=False, binds=binds, what=deb.name, action="lintian",
                   fix="read the report beside the package")
     written = deb.parent / f".{report.name}"

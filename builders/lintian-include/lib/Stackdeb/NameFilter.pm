@@ -5,7 +5,7 @@
 # time. Each of those patterns needs a fragment in the name (".js" or ".css", ".php"), so a file
 # without it can get no tag from the check: it is not asked. Whether a file is tagged is still
 # decided by lintian's own code. stackdeb passes this directory to lintian only when the stock
-# checks are the ones this premise was read from (builders/tools/lintian.NAME_FILTERS).
+# checks are the ones this premise was read from (builders/tools/lintian.VERIFIED_SOURCES).
 package Stackdeb::NameFilter;
 
 use v5.20;

@@ -4,9 +4,8 @@ package Lintian::Check::Languages::Php::Embedded;
 use v5.20;
 use warnings;
 
-use File::Basename qw(dirname);
+use Stackdeb::NameFilter;    # PERL5LIB has builders/lintian-include/lib (tools/lintian.py)
 
-require(dirname(__FILE__) . '/../../../../Stackdeb/NameFilter.pm');
 Stackdeb::NameFilter::only_names(__PACKAGE__, qr{\.(?:php|inc|dtd)}i);
 
 1;
