@@ -2,18 +2,20 @@
 """`stackdeb package` for many services in one run, with lintian (builders/package.py: builds
 run ahead, the built packages are judged two at a time), against the reference measured in
 the same invocation: the same run without lintian, the builds alone, which the run with
-lintian cannot beat. Each figure has the CPU time of every process it started, so a run that
-leaves a core idle shows. --per-service adds one run per service, one after the other (each
-package judged before the next build starts), as stackdeb ran several services before
-2026-12-04.
+lintian cannot beat. The run with lintian starts with nothing of lintian's kept; it is then run
+again with file(1)'s verdicts on the files kept (builders/lintian-include), as after any
+earlier run of the release, but without the verdicts on whole packages. Each figure has the
+CPU time of every process it started, so a run that leaves a core idle shows. --per-service
+adds one run per service, one after the other (each package judged before the next build
+starts), as stackdeb ran several services before 2026-12-04.
 
     .venv/bin/python bench/package_all.py [--release 2026.1] [--suite trixie] [--per-service]
                                           [--keep] [SERVICE ...]
 
 Warm: the suite's build chroot and the wheel cache are the machine's; lock and bundle are made
 first (not timed) in a scratch build directory. Every run starts without lintian verdicts (a
-scratch cache that links everything of the machine's cache but them), so lintian judges every
-package each time.
+scratch cache that links everything of the machine's cache but lintian's), so lintian judges
+every package each time.
 """
 
 import argparse
@@ -37,6 +39,13 @@ def scratch_cache(real: Path, into: Path) -> Path:
         if entry.name != "lintian":
             (into / entry.name).symlink_to(entry)
     return into
+
+
+def forget_verdicts(lintian_cache: Path) -> None:
+    """Drop lintian's verdicts on whole packages, keep file(1)'s verdicts on their files."""
+    for judge in lintian_cache.glob("*/*"):
+        if judge.name != "file-types":
+            shutil.rmtree(judge)
 
 
 def cpu_timed(run) -> tuple[float, float]:
@@ -76,6 +85,9 @@ def main() -> None:
             lambda: timed(["package", *target, *names, "--force", "--no-lintian"], **env))
         shutil.rmtree(cache / "lintian", ignore_errors=True)
         figures["one run for all, with lintian"] = cpu_timed(
+            lambda: timed(["package", *target, *names, "--force"], **env))
+        forget_verdicts(cache / "lintian")
+        figures["again, file(1)'s verdicts kept"] = cpu_timed(
             lambda: timed(["package", *target, *names, "--force"], **env))
         reference = figures["the builds alone, no lintian (reference)"][0]
         print(f"\n{len(names)} services, {args.release}/{args.suite}, {os.cpu_count()} cores")
