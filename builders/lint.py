@@ -1,8 +1,9 @@
 """lintian's verdict on a built package, by the target suite's own lintian in its build chroot.
 
-A verdict is kept by the .deb's sha256 and the lintian version that gave it
-(<cache>/lintian/<suite>/<lintian version>[+include-<digest>]/<sha256>.txt), so the same bytes are never judged
-twice: a forced rebuild of unchanged inputs, a reproducibility rebuild, a pipeline retried.
+A verdict is kept by the .deb's sha256 and the lintian that gave it, with builders/lintian-include
+or not (<cache>/lintian/<suite>/<lintian version>[+include-<digest>]/<sha256>.txt), so the same
+bytes are never judged twice: a forced rebuild of unchanged inputs, a reproducibility rebuild,
+a pipeline retried.
 """
 
 import os

@@ -38,9 +38,10 @@ from builders.tools.namespace import Bind, run_in_chroot
 # for keystone, and bookworm's lintian accepts it (it rejects zstd).
 COMPRESSION = ["-Zxz", "-z0"]
 
-# Packages judged at once, beside the next build: lintian runs on one core, and a package's
-# checks take about twice as long as its build, so builds run ahead of them and, once they are
-# all done, two packages are judged at once (docs/benchmarks.md, bench/package_all.py).
+# lintian runs on one core and takes longer than the build it judges, so builds run ahead of
+# their checks and two packages are judged at once: with the builds both cores stay busy, and
+# once they are done both judge (docs/benchmarks.md, bench/package_all.py). A build waits while
+# WAITING_BUILDS packages wait for or are in their checks: each holds its build tree.
 JUDGES = 2
 WAITING_BUILDS = 3
 
