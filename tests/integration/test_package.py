@@ -84,11 +84,18 @@ def test_bytes_judged_before_are_not_judged_again_and_an_error_keeps_the_old_pac
     verdict.write_text(verdict.read_text() + "E: venv-alpha: interpreter-in-usr-local /usr/local/bin/python [x.py]\n")
     try:
         code, err = stackdeb("package", "alpha", "--force")
+        # with a later service building while alpha is judged: the same failure, and no
+        # build is left behind in a scratch directory, whether beta got built or not
+        several, several_err = stackdeb("package", "alpha", "beta", "--force")
     finally:
         verdict.unlink()
     assert code == 1 and "lintian found 1 errors in venv-alpha_" in err and "interpreter-in-usr-local" in err, err
     assert "Traceback" not in err and snapshot(out) == before
     assert "interpreter-in-usr-local" in (out.parent / "alpha.failed/lintian.txt").read_text()
+    assert several == 1 and "lintian found 1 errors in venv-alpha_" in several_err, several_err
+    assert "Traceback" not in several_err and snapshot(out) == before
+    assert not [path.name for path in out.parent.iterdir() if path.name.startswith(".")
+                and not path.name.endswith(".lock")]
 
 
 def test_the_build_namespace_cannot_reach_a_server_the_host_can(bundled):
