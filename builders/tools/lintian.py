@@ -1,5 +1,6 @@
 """lintian, run inside the target suite's chroot so the suite's own rules apply."""
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def include_applies(rootfs: Path) -> bool:
     return True
 
 
+@functools.cache
 def include_digest() -> str:
     """The include directory's own digest: part of a verdict's key, since it ran to give it."""
     digest = hashlib.sha256()
