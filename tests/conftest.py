@@ -27,7 +27,8 @@ def populate_index(index: FakeIndex) -> None:
     index.add_wheel("libone", "1.0.0")
     index.add_wheel("libone", "1.1.0")
     index.add_sdist("libtwo", "0.5.0")
-    index.add_wheel("libthree", "3.0.0")
+    index.add_wheel("libthree", "3.0.0", modules={"libthree/tests/__init__.py": "",
+                                                 "libthree/tests/test_three.py": "def test_three():\n    pass\n"})
     index.uv_version = index.add_uv()
 
 

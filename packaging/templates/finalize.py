@@ -7,8 +7,9 @@ directories give bit-identical packages:
      the venv's pip scripts;
   3. replace the build path with the final one in pyvenv.cfg and any text file that still
      holds it, then correct the RECORD rows of files that changed;
-  4. byte-compile the venv (checked-hash .pyc, no timestamps, the final paths inside), so
-     that installing needs no compiling: on a slow machine that was most of the install;
+  4. byte-compile the venv but its test suites (checked-hash .pyc, no timestamps, the final
+     paths inside), so that installing needs no compiling: on a slow machine that was most of
+     the install;
   5. clear the executable bit of files that are neither scripts nor binaries.
 Usage: finalize.py VENV_BUILD VENV_FINAL CONFIG.json
 """
@@ -101,12 +102,20 @@ for path in open(share).read().splitlines():
 """
 
 
+def is_test_suite(path: Path) -> bool:
+    """A module of a project's own tests (`<package>/tests/`): shipped as the wheel has it, but a
+    service never imports it, and compiling the test suites was a third of the byte-code
+    (nova's venv: 2,778 of 8,030 modules, 44 of 110 MB of byte-code)."""
+    return "tests" in path.parts[:-1]
+
+
 def compile_bytecode(venv: Path, final: str) -> list[str]:
-    """Compile every module with this python, the venv's own. checked-hash: no timestamp in
+    """Compile every module but the test suites' with this python, the venv's own. checked-hash: no timestamp in
     the .pyc (reproducible), and a module an operator patches in place is still recompiled.
     A fixed hash seed keeps set and frozenset constants in one order. Return the files that
     do not compile (templates and Python 2 leftovers some wheels ship: never imported)."""
-    sources = sorted(str(p) for p in (venv / "lib").rglob("*.py") if p.is_file() and not p.is_symlink())
+    sources = sorted(str(p) for p in (venv / "lib").rglob("*.py")
+                     if p.is_file() and not p.is_symlink() and not is_test_suite(p.relative_to(venv)))
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     failed = []
     with tempfile.TemporaryDirectory() as shares:

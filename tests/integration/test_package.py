@@ -54,10 +54,14 @@ def test_a_service_builds_offline_reproducibly_and_lintian_clean(stackdeb, bundl
     extracted = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
     assert b"/build/" not in extracted          # no build path anywhere in the payload, byte-code included
     # byte-code built with the package: checked-hash (flags 0b11), so no timestamp in it
+    site = "./opt/venvs/alpha/lib/python3.11/site-packages/libthree"
     with tarfile.open(fileobj=io.BytesIO(extracted)) as payload:
-        pyc = payload.extractfile("./opt/venvs/alpha/lib/python3.11/site-packages/libthree/__pycache__/"
-                                  "__init__.cpython-311.pyc").read()
+        pyc = payload.extractfile(f"{site}/__pycache__/__init__.cpython-311.pyc").read()
+        shipped = payload.getnames()
     assert int.from_bytes(pyc[4:8], "little") == 0b11
+    # a test suite is shipped as the wheel has it, but not compiled: no service imports it
+    assert f"{site}/tests/test_three.py" in shipped
+    assert not [name for name in shipped if name.startswith(f"{site}/tests/") and name.endswith(".pyc")]
     assert manifest["lintian"] == "clean"
     # no error and no warning: what is real is fixed, the rest overridden with a reason
     assert not re.search(r"^[EW]: ", (out / "lintian.txt").read_text(), re.M)
