@@ -24,12 +24,13 @@ ERROR_LINES_SHOWN = 15
 def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path) -> dict[str, int]:
     """Write lintian's report on `deb` (whose sha256 the caller has) to `report`; return the
     tags per severity. Errors are raised, naming the first ones."""
-    kept = verdict_path(project, chroot, sha256)
+    included = lintian.include_applies(chroot.rootfs)     # read once: it hashes lintian's sources
+    kept = verdict_path(project, chroot, sha256, included)
     if kept.exists():
         shutil.copyfile(kept, report)
         log.info(f"{deb.name}: lintian judged these exact bytes before; its verdict is reused ({kept})")
     else:
-        run_lintian(project, chroot, deb, report)
+        run_lintian(project, chroot, deb, report, included)
         _keep(report, kept)
     text = report.read_text(errors="replace")
     counts = lintian_counts(text)
@@ -42,10 +43,10 @@ def judge(project: Project, chroot: Chroot, deb: Path, sha256: str, report: Path
     return counts
 
 
-def verdict_path(project: Project, chroot: Chroot, sha256: str) -> Path:
+def verdict_path(project: Project, chroot: Chroot, sha256: str, included: bool) -> Path:
     """Kept by the lintian that judged, and by builders/lintian-include when it ran."""
     judge = lintian_version(chroot)
-    if lintian.include_applies(chroot.rootfs):
+    if included:
         judge += f"+include-{lintian.include_digest()}"
     return project.cache_dir / "lintian" / chroot.suite.codename / judge / f"{sha256}.txt"
 
@@ -76,11 +77,11 @@ def installed_version(rootfs: Path, package: str) -> str | None:
     return None
 
 
-def run_lintian(project: Project, chroot: Chroot, deb: Path, report: Path) -> None:
+def run_lintian(project: Project, chroot: Chroot, deb: Path, report: Path, included: bool) -> None:
     """lintian in an overlay of the build chroot, no network, with builders/lintian-include
-    when the chroot's lintian is the one it was read from; its exit status is kept apart from
-    its tags, so that lintian failing is never read as a clean verdict."""
-    included = lintian.include_applies(chroot.rootfs)
+    when `included` (the chroot's lintian is the one it was read from: lintian.include_applies);
+    its exit status is kept apart from its tags, so that lintian failing is never read as a
+    clean verdict."""
     inside = f"/judge/.{report.name}"
     binds = [Bind(deb.parent, "/judge", read_only=False)]
     if included:
