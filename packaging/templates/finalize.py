@@ -110,8 +110,9 @@ def is_test_suite(path: Path) -> bool:
 
 
 def compile_bytecode(venv: Path, final: str) -> list[str]:
-    """Compile every module but the test suites' with this python, the venv's own. checked-hash: no timestamp in
-    the .pyc (reproducible), and a module an operator patches in place is still recompiled.
+    """Compile every module but the test suites' with this python, the venv's own.
+    checked-hash: no timestamp in the .pyc (reproducible), and a module an operator patches in
+    place is still recompiled.
     A fixed hash seed keeps set and frozenset constants in one order. Return the files that
     do not compile (templates and Python 2 leftovers some wheels ship: never imported)."""
     sources = sorted(str(p) for p in (venv / "lib").rglob("*.py")
