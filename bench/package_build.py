@@ -5,8 +5,9 @@
             dh_strip_nondeterminism; only the overrides it needs to build at all
   stackdeb  the rules stackdeb renders (uv from the bundle, byte-code compiled in fixed
             shares, xz -0)
-  floor     python3 -m venv + uv pip install + compileall (on all cores) + dpkg-deb at
-            stackdeb's compression: the least any build of this package must do
+  floor     python3 -m venv + uv pip install + compileall (on all cores, but not the test
+            suites, as stackdeb) + dpkg-deb at stackdeb's compression: the least any
+            build of this package must do
 
     .venv/bin/python bench/package_build.py [SERVICE]      (default: keystone)
 
@@ -69,7 +70,7 @@ floor() {{
     python3 -m venv --without-pip /tmp/floor/opt/venvs/{service} &&
     /tmp/floor/opt/venvs/{service}/bin/python /work/stackdeb/{source}/debian/stackdeb/uv-pip install \\
         --no-index --find-links={wheels} --require-hashes -r /work/stackdeb/{source}/debian/stackdeb/requirements.txt &&
-    python3 -m compileall -q -j 0 --invalidation-mode checked-hash /tmp/floor/opt/venvs/{service}/lib > /dev/null 2>&1;
+    python3 -m compileall -q -j 0 -x /tests/ --invalidation-mode checked-hash /tmp/floor/opt/venvs/{service}/lib > /dev/null 2>&1;
     printf 'Package: {package}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: bench <bench@stackdeb.invalid>\\nDescription: floor\\n floor\\n' > /tmp/floor/DEBIAN/control &&
     dpkg-deb --root-owner-group {compression} --build /tmp/floor /work/floor.deb
 }}
