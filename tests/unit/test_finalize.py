@@ -20,7 +20,7 @@ def test_test_suites_are_not_compiled_and_everything_else_is():
         assert not finalize.is_test_suite(SITE / module), module
 
 
-def test_only_modules_are_compiled(tmp_path):
+def test_a_test_suite_is_left_uncompiled_and_a_module_that_does_not_compile_is_named(tmp_path):
     venv = tmp_path / "venv"
     for name, text in {"pkg/__init__.py": "", "pkg/tests/test_pkg.py": "x = 1\n", "pkg/data.txt": "",
                        "pkg/broken.py": "def (:\n"}.items():
