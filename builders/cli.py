@@ -5,6 +5,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 
 from builders import log
 from builders.errors import StackdebError
@@ -88,8 +89,11 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
-                        help="end with one JSON object on stdout saying what was done, or the error "
-                             "(what Buildbot reads); progress stays on stderr")
+                        help="end with one JSON object on stdout saying what was done, or the error; "
+                             "progress stays on stderr")
+    parser.add_argument("--result-file", metavar="FILE", default=None,
+                        help="write that JSON object to FILE, whole, even when the command fails (what "
+                             "Buildbot reads: a master cuts a step's output into lines of 4096 characters)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a layout name (layouts/NAME.yaml) or a YAML file (default: %(default)s)")
     cluster.add_argument("--keep", action="store_true",
                          help="leave the cluster running after the verdict, until interrupted")
-    cluster.add_argument("--json", action="store_true", help="print the verdict on stdout")
+    _add_json(cluster)
     cluster.add_argument("--report", action="store_true",
-                         help="run nothing: print the last run's result, phases, counts and logs as JSON")
+                         help="run nothing: say the last run's result, phases, counts and where its logs are")
     promote = commands.add_parser("promote", help="copy a tested build set to the tested suite",
                                   description="Copy to the tested suite exactly the build set a verdict of "
                                               "`stackdeb cluster` names, when it passed, its signature verifies "
@@ -363,7 +367,6 @@ def cmd_prove(args, project: Project) -> dict | None:
 
 def cmd_publish(args, project: Project) -> dict | None:
     from contextlib import ExitStack
-    from pathlib import Path
     from builders.outputs import using
     from builders.repository import publish_build_set
     from builders.targets import get_target
@@ -399,25 +402,28 @@ def cmd_rollback(args, project: Project) -> dict | None:
     return {"generation": rollback(project.repo_dir, args.release, args.suite)}
 
 
-def cmd_cluster(args, project: Project) -> None:
+def cmd_cluster(args, project: Project) -> dict:
+    """A run's result (or, with --report, the last run's) is its verdict summarised: the result,
+    phases, counts, the failure and where the logs are; the logs themselves stay files."""
+    from builders.cluster.report import describe, latest_verdict, report
+    from builders.targets import get_target
     if args.report:
-        import json
-        from builders.cluster.report import latest_verdict, report
-        from builders.targets import get_target
-        print(json.dumps(report(latest_verdict(project, get_target(args.release, args.suite)), with_logs=True),
-                         indent=2))
-        return
-    from builders.cluster.run import run_cluster
-    passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
-    if args.json:
-        print(verdict.read_text())
-    if not passed:
-        raise StackdebError(f"the cluster tests failed: see {verdict}",
-                            hint="the build set stays in staging; nothing was promoted")
+        summary = report(latest_verdict(project, get_target(args.release, args.suite)))
+    else:
+        from builders.cluster.run import run_cluster
+        passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
+        if not passed:
+            raise StackdebError(f"the cluster tests failed: see {verdict}",
+                                hint="the build set stays in staging; nothing was promoted")
+        summary = report(verdict)
+    if args.report and not args.json:
+        print(describe(summary))
+    log.info(f"cluster: {summary['result']}, {summary['tests']['passed']} passed, "
+             f"{summary['tests']['failed']} failed: {summary['verdict']}")
+    return summary
 
 
 def cmd_promote(args, project: Project) -> dict | None:
-    from pathlib import Path
     from builders.cluster.verdict import verdict_keyring
     from builders.repository import promote
     from functools import partial
@@ -453,7 +459,6 @@ def cmd_services(args, project: Project) -> None:
 
 
 def cmd_snapshot(args, project: Project) -> None:
-    from pathlib import Path
     from builders.snapshot import SNAPSHOT_DIR, refresh_snapshot, snapshot_series
     destination = Path(args.output) if args.output else SNAPSHOT_DIR
     codenames = args.series or snapshot_series(destination)
@@ -494,7 +499,6 @@ def cmd_master(args, project: Project) -> None:
 
 
 def cmd_store(args, project: Project) -> dict | None:
-    from pathlib import Path
     if args.action == "serve":
         from builders.store.serve import serve
         from builders import embedded
@@ -518,7 +522,6 @@ def cmd_store(args, project: Project) -> dict | None:
 
 def _store_stage(args, project: Project, client) -> dict:
     import json
-    from pathlib import Path
     from builders.store.stages import export_bundle, export_packages, import_artifacts
     from builders.targets import get_target
     target = get_target(args.release, args.suite)
@@ -549,7 +552,6 @@ def _store_stage(args, project: Project, client) -> dict:
 
 
 def cmd_image(args, project: Project) -> dict | None:
-    from pathlib import Path
     from builders.images import build_discovery, build_node
     if args.kind == "discovery":
         built = build_discovery(project, args.suite, force=args.force)
@@ -573,8 +575,9 @@ def cmd_machines(args, project: Project) -> None:
     print(json.dumps(machines, indent=2) if args.json else format_machines(machines))
 
 
-# the commands whose --json is a result (cluster --json prints the verdict; machines --json, the list)
-RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "promote", "image", "store"}
+# the commands whose --json is a result (machines --json is the list of machines itself)
+RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "cluster", "promote", "image",
+                   "store"}
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "prove": cmd_prove, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,
@@ -622,11 +625,27 @@ def main(argv: list[str] | None = None) -> int:
     hold_password()
     args = build_parser().parse_args(argv)
     as_json = args.command in RESULT_COMMANDS and args.json
+    result_file = getattr(args, "result_file", None) if args.command in RESULT_COMMANDS else None
     with _stdout_to_stderr(as_json):
         code, outcome = _run(args)
+    result = json.dumps({"command": args.command, "ok": code == 0, **outcome}, sort_keys=True)
+    if result_file:
+        code = _write_result(Path(result_file), result) or code
     if as_json:
-        print(json.dumps({"command": args.command, "ok": code == 0, **outcome}, sort_keys=True), flush=True)
+        print(result, flush=True)
     return code
+
+
+def _write_result(path: Path, result: str) -> int:
+    """The result as one ASCII file, replaced whole (a reader sees the old one or the new one);
+    0, or 1 when it could not be written (said on stderr: the reader then finds none)."""
+    from builders.manifest import write_atomic
+    try:
+        write_atomic(path, result + "\n")
+    except OSError as exc:
+        print(f"stackdeb: error: writing the result to {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

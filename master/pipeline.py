@@ -22,7 +22,7 @@ from buildbot.plugins import schedulers, steps, util
 from master.changes import ConstraintsScheduler, DeliverableScheduler, IndexReleaseScheduler
 from builders.cluster.network import REPO_URL
 from master.steps import (TARGET, ClusterOff, ClusterReport, CollectingTrigger, PackageReport, Stackdeb,
-                          TriggerPackages, artifacts, plan_packages)
+                          TriggerPackages, artifacts, flag, plan_packages)
 
 # One pipeline at a time: the stages of two runs would otherwise share build outputs.
 PIPELINE_LOCK = util.MasterLock("pipeline")
@@ -34,11 +34,6 @@ def _index(settings) -> list:
 
 def _sources(settings) -> list:
     return ["--releases", settings.releases_url, "--requirements", settings.requirements_url, *_index(settings)]
-
-
-def _flag(name: str, option: str):
-    """`option` when the build property `name` is true, else nothing."""
-    return util.Transform(lambda value: [option] if value else [], util.Property(name, default=False))
 
 
 class Handover:
@@ -154,7 +149,7 @@ def builder_configs(settings, catalog) -> list:
         builder("bundle", bundle, "stackdeb lock and stackdeb bundle"),
         *(builder(f"package-{svc.name}", util.BuildFactory([
             *handover.fetch("bundle_artifacts", "fetch bundle", "fetching the lock and bundle"),
-            Stackdeb("package", *TARGET, svc.name, "--no-lintian", _flag("rebuild", "--force"),
+            Stackdeb("package", *TARGET, svc.name, "--no-lintian", flag("rebuild", "--force"),
                      name="package", description=f"building {svc.package_name}"),
             PackageReport(svc.name),
             *handover.upload(svc.name, "package_artifacts", f"uploading {svc.package_name}"),

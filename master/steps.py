@@ -8,11 +8,20 @@ process's own: the master never sends it, and no step logs it (anonymous users r
 import json
 
 from buildbot.plugins import steps, util
-from buildbot.process import buildstep, logobserver
+from buildbot.process import buildstep, remotecommand
 from buildbot.process.results import FAILURE, SKIPPED, SUCCESS, WARNINGS
+from buildbot.steps.worker import CompositeStepMixin
+from buildbot.worker.protocols.base import FileWriterImpl
 from twisted.internet import defer
 
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
+# the lines of each cluster log the report step shows (the whole file stays on the worker)
+LOG_TAIL_LINES = 300
+
+
+def flag(name: str, option: str):
+    """`option` when the build property `name` is true, else nothing."""
+    return util.Transform(lambda value: [option] if value else [], util.Property(name, default=False))
 
 
 def artifacts(prop: str):
@@ -20,46 +29,109 @@ def artifacts(prop: str):
     return util.Transform(lambda value: json.dumps(value or []), util.Property(prop, default=[]))
 
 
-def read_result(stdout: str) -> dict | None:
-    """What `stackdeb ... --json` says it did: the one JSON object on its stdout."""
+# A result larger than this is no result: nothing stackdeb says comes near it.
+RESULT_MAX_BYTES = 64 * 2**20
+
+
+def parse_result(data: bytes, where: str) -> tuple[dict | None, str | None]:
+    """What `stackdeb ... --result-file` says it did, or why that could not be read: the one
+    JSON object in the file, with its `ok`."""
     try:
-        result = json.loads(stdout)
-    except ValueError:
-        return None
-    return result if isinstance(result, dict) and "ok" in result else None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{where} is not UTF-8 (byte {exc.start} of {len(data)})"
+    try:
+        result = json.loads(text)
+    except json.JSONDecodeError as exc:
+        around = text[max(exc.pos - 40, 0):exc.pos + 40]
+        return None, (f"{where} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}, of "
+                      f"{len(text)} characters), near {around!r}")
+    if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
+        return None, f"{where} holds no stackdeb result (a JSON object with a boolean 'ok'): {text[:80]!r}"
+    return result, None
 
 
-class Stackdeb(steps.ShellCommand):
-    """`stackdeb ARGS --json`: the step's summary and build properties come from the result
-    stackdeb prints on stdout (builders/cli.py), never from its progress lines. `properties`
-    maps a build property to the result's field it takes. `result=False` is for the commands
-    whose output is for people (`repo status`): their log is the point."""
+class BytesWriter(FileWriterImpl):
+    """The master's end of a file upload, kept in memory as bytes and decoded only when whole
+    (Buildbot's StringFileWriter decodes each block: a character cut by a block fails)."""
+
+    def __init__(self):
+        self.data = b""
+
+    def remote_write(self, data):
+        self.data += data if isinstance(data, bytes) else data.encode()
+
+    def remote_utime(self, accessed_modified):
+        pass
+
+    def remote_close(self):
+        pass
+
+
+class Stackdeb(CompositeStepMixin, steps.ShellCommand):
+    """`stackdeb ARGS --result-file F`: the step's summary and build properties come from the
+    result stackdeb writes to F on the worker (builders/cli.py), which the step then transfers
+    whole. Never from stdout: the master cuts every line longer than 4096 characters, and a
+    result would no longer parse. `properties` maps a build property to the result's field it
+    takes. `result=False` is for the commands whose output is for people (`repo status`):
+    their log is the point."""
 
     def __init__(self, *args, result: bool = True, properties: dict[str, str] | None = None, **kwargs):
         kwargs.setdefault("haltOnFailure", True)
         kwargs.setdefault("logEnviron", False)
-        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args,
-                                  *(["--json"] if result else [])], **kwargs)
+        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args], **kwargs)
         self.wants_result = result
         self.properties_from = properties or {}
-        self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)
-        self.addLogObserver("stdio", self.output)
         self.result: dict | None = None
+        self.result_problem: str | None = None
+
+    def result_file(self) -> str:
+        """Where this step's result is written, in its working directory: one name per build
+        and step, removed before the command runs (a stale result is never read) and after."""
+        return f".stackdeb-result-{self.build.number}-{self.name}.json".replace("/", "_").replace(" ", "_")
 
     @defer.inlineCallbacks
     def run(self):
-        outcome = yield super().run()
         if not self.wants_result:
-            return outcome
-        self.result = read_result(self.output.getStdout())
+            return (yield super().run())
+        name = self.result_file()
+        yield self.remove_result(name)
+        self.command = [*self.command, "--result-file", name]
+        outcome = yield super().run()
+        self.result, self.result_problem = yield self.fetch_result(name)
+        yield self.remove_result(name)
         if self.result is None:
+            yield self.addCompleteLog("result", f"{self.result_problem}\n")
             return FAILURE if outcome == SUCCESS else outcome   # a success that says nothing is not one
+        if not self.result["ok"]:
+            # whole, for whoever reads the build through the REST API; the summary is cut
+            self.setProperty("stackdeb_error", {"step": self.name, "error": self.result.get("error"),
+                                                "hint": self.result.get("hint")}, "stackdeb")
         if self.result["ok"]:
-            for name, field in self.properties_from.items():
+            for prop, field in self.properties_from.items():
                 if field in self.result:
-                    self.setProperty(name, self.result[field], "stackdeb")
+                    self.setProperty(prop, self.result[field], "stackdeb")
             self.took_result(self.result)
         return outcome
+
+    @defer.inlineCallbacks
+    def fetch_result(self, name: str):
+        """The result file, transferred from the worker whole and parsed: (result, None) or
+        (None, what could not be read and where)."""
+        writer = BytesWriter()
+        transfer = remotecommand.RemoteCommand("uploadFile", {
+            "workdir": self.workdir, "workersrc": name, "writer": writer, "maxsize": RESULT_MAX_BYTES,
+            "blocksize": 32 * 1024})
+        yield self.runCommand(transfer)
+        where = f"{name} in the worker's {self.workdir}"
+        if transfer.didFail():
+            if len(writer.data) >= RESULT_MAX_BYTES:
+                return None, f"{where} is larger than {RESULT_MAX_BYTES // 2**20} MiB"
+            return None, f"stackdeb wrote no result: {where} could not be read"
+        return parse_result(writer.data, where)
+
+    def remove_result(self, name: str):
+        return self.runRmdir(self.build.path_module.join(self.workdir, name), abandonOnFailure=False)
 
     def took_result(self, result: dict) -> None:
         """A subclass's hook: more properties from a successful result."""
@@ -69,8 +141,8 @@ class Stackdeb(steps.ShellCommand):
             return {"step": f"{self.name} failed: {self.result['error']}"[:250]}
         if self.results == SUCCESS and self.result and self.result.get("summary"):
             return {"step": f"{self.name}: {self.result['summary']}"[:250]}
-        if self.wants_result and self.result is None and self.results is not None:
-            return {"step": f"{self.name}: stackdeb gave no result (see the log)"}
+        if self.wants_result and self.result_problem and self.results is not None:
+            return {"step": f"{self.name}: unreadable result: {self.result_problem}"[:250]}
         return super().getResultSummary()
 
 
@@ -96,26 +168,13 @@ class PackageReport(Stackdeb):
         return super().getResultSummary()
 
 
-@util.renderer
-def plan_command(props):
+def plan_packages() -> Stackdeb:
     """What the pipeline must build: the services named (or all) whose package is out of
     date, or all of them when a rebuild was asked for."""
-    services = list(props.getProperty("services") or [])
-    return ([props.getProperty("stackdeb", "stackdeb"), "package", "--plan", "--json",
-             "--release", props.getProperty("release"), "--suite", props.getProperty("suite")]
-            + (["--force"] if props.getProperty("rebuild") else []) + (services or ["--all"]))
-
-
-def plan_packages() -> steps.SetPropertyFromCommand:
-    def extract(rc, stdout, stderr):
-        result = read_result(stdout)
-        if rc != 0 or not result or not result["ok"]:
-            return {}
-        return {"services_to_build": result["services"]}
-    return steps.SetPropertyFromCommand(
-        name="plan", command=plan_command, extract_fn=extract, haltOnFailure=True,
-        logEnviron=False,
-        description="which services changed", descriptionDone="planned")
+    named = util.Transform(lambda services: list(services or []) or ["--all"], util.Property("services", default=[]))
+    return Stackdeb("package", "--plan", *TARGET, flag("rebuild", "--force"), named, name="plan",
+                    description="which services changed", descriptionDone="planned",
+                    properties={"services_to_build": "services"})
 
 
 class CollectingTrigger(steps.Trigger):
@@ -175,30 +234,25 @@ class TriggerPackages(CollectingTrigger):
                 else f"packages failed among: {', '.join(wanted)}"}
 
 
-class ClusterReport(steps.ShellCommand):
+class ClusterReport(Stackdeb):
     """`stackdeb cluster --report`: the last run's verdict as data. Each phase becomes a step
-    of its own (with its time and result), the consoles, journals and Tempest's output are
-    attached as logs, and `cluster_result` and `verdict` become build properties."""
+    of its own (with its time and result), the tail of each log the verdict names (consoles,
+    journals, Tempest's output) a log of this step, and `cluster_result` and `verdict` build
+    properties. The step fails unless the verdict passed."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("logEnviron", False)
-        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "cluster", "--report", *TARGET],
-                         name="report", alwaysRun=True, haltOnFailure=False, flunkOnFailure=True, **kwargs)
-        self.output = logobserver.BufferLogObserver(wantStdout=True, wantStderr=False)
-        self.addLogObserver("stdio", self.output)
+        super().__init__("cluster", "--report", *TARGET, name="report", alwaysRun=True, haltOnFailure=False,
+                         flunkOnFailure=True, **kwargs)
         self.summary = None
 
     @defer.inlineCallbacks
     def run(self):
-        result = yield super().run()
-        if result != SUCCESS:
-            return result
-        try:
-            report = json.loads(self.output.getStdout())
-        except ValueError:
-            return FAILURE
+        outcome = yield super().run()
+        if outcome != SUCCESS or not self.result or not self.result["ok"]:
+            return outcome
+        report = self.result
         counts = report["tests"]
-        self.summary = (f"{report['result'].upper()}: {counts['passed']} passed, {counts['failed']} failed, "
+        self.summary = (f"{str(report['result']).upper()}: {counts['passed']} passed, {counts['failed']} failed, "
                         f"{counts['skipped']} skipped (tempest {report['tempest'].get('passed', 0)} passed)")
         failure = report.get("failure")
         if failure:
@@ -208,10 +262,20 @@ class ClusterReport(steps.ShellCommand):
         self.setProperty("verdict", report["verdict"], "ClusterReport")
         self.setProperty("cluster_tests", counts, "ClusterReport")
         for name, entry in sorted(report["logs"].items()):
-            if "tail" in entry:
-                yield self.addCompleteLog(name, f"{entry['path']} (last lines)\n{entry['tail']}\n")
+            yield self.tail_log(name, entry["path"])
         self.build.addStepsAfterCurrentStep([ClusterPhase(p) for p in report["phases"]])
         return SUCCESS if report["result"] == "pass" else FAILURE
+
+    @defer.inlineCallbacks
+    def tail_log(self, name: str, path: str):
+        """The last lines of one of the run's logs, as a log of this step: it travels as a log
+        (the master may cut its long lines), never inside the result."""
+        log = yield self.addLog(name)
+        yield log.addHeader(f"{path} (last {LOG_TAIL_LINES} lines)\n")
+        tail = remotecommand.RemoteShellCommand(self.workdir, ["tail", "-n", str(LOG_TAIL_LINES), "--", path],
+                                                logEnviron=False)
+        tail.useLog(log, closeWhenFinished=True, logfileName="stdio")
+        yield self.runCommand(tail)
 
     def getResultSummary(self):
         return {"step": self.summary[:250]} if self.summary else super().getResultSummary()

@@ -103,10 +103,13 @@ def test_force_and_promotion_work_through_the_proxy(master):
 
 
 def test_a_failing_step_says_stackdebs_error_in_its_summary(master):
-    """Upstream commits a malformed constraint: the lock step fails, and its summary is the
-    error from stackdeb's --json result; nothing new reaches staging."""
+    """Upstream commits a malformed constraint, 12,000 characters long with non-ASCII and
+    control characters: the lock step fails, its summary is the error from stackdeb's result,
+    and the error reaches the master whole (on stdout the master would have cut the result at
+    4096 characters, and it would no longer parse); nothing new reaches staging."""
     before, staged = len(master.builds("pipeline")), master.stackdeb("repo", "status").stdout
-    commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone=>1.0.0\nlibtwo===0.5.0\n"},
+    malformed = "libone=>1.0.0 ; " + "\u00e9\x01\x07\t\u2603" * 2400
+    commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": f"{malformed}\nlibtwo===0.5.0\n"},
            "a malformed line")
     build = master.wait_idle(before + 1)
     assert build["results"] == 2, master.step_summaries(build)
@@ -114,7 +117,9 @@ def test_a_failing_step_says_stackdebs_error_in_its_summary(master):
     steps = {s["name"]: s["state_string"] for s in
              master.anonymous.get(f"builds/{lock['buildid']}/steps")["steps"]}
     assert steps["lock"].startswith("lock failed: upper-constraints.txt (stable/2026.1@"), steps
-    assert "malformed requirement line 'libone=>1.0.0'" in steps["lock"], steps
+    assert "malformed requirement line 'libone=>1.0.0 ; \u00e9" in steps["lock"], steps
+    error = lock["properties"]["stackdeb_error"][0]
+    assert error["step"] == "lock" and f"malformed requirement line '{malformed}'" in error["error"], error
     assert master.stackdeb("repo", "status").stdout == staged
     commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone===1.0.0\nlibtwo===0.5.0\n"},
            "fixed")

@@ -88,7 +88,34 @@ def test_json_keeps_what_tools_print_off_stdout(capfd, monkeypatch):
 
 
 def test_buildbot_reads_a_result_only_when_it_is_one():
-    from master.steps import read_result
-    assert read_result('{"ok": true, "summary": "x"}\n') == {"ok": True, "summary": "x"}
-    for stdout in ("", "stackdeb: done\n", "[1, 2]", '{"summary": "no ok field"}', '{"ok": true}\n{"ok": true}'):
-        assert read_result(stdout) is None, stdout
+    from master.steps import parse_result
+    assert parse_result(b'{"ok": true, "summary": "x"}\n', "f") == ({"ok": True, "summary": "x"}, None)
+    for data in (b"", b"stackdeb: done\n", b"[1, 2]", b'{"summary": "no ok field"}', b'{"ok": true}\n{"ok": true}',
+                 b'{"ok": "yes"}', b'{"ok": true, "s": "\xff"}'):
+        result, problem = parse_result(data, "the result")
+        assert result is None and problem.startswith("the result "), data
+
+
+def test_the_result_file_holds_the_whole_result_even_on_failure(tmp_path, capfd, monkeypatch):
+    long = "\u00e9\x07" * 3000 + "\n" * 5000
+
+    def wordy(args, project):
+        log.info("did it")
+        return {"long": long}
+    monkeypatch.setitem(COMMANDS, "rollback", wordy)
+    assert main(["rollback", "--result-file", str(tmp_path / "r/result.json")]) == 0
+    text = (tmp_path / "r/result.json").read_text()
+    assert text.isascii() and text.count("\n") == 1     # one line of ASCII, whatever it holds
+    assert json.loads(text) == {"command": "rollback", "ok": True, "summary": "did it", "long": long}
+    assert main(["package", "no-such-service", "--result-file", str(tmp_path / "r/result.json")]) == 1
+    failed = json.loads((tmp_path / "r/result.json").read_text())
+    assert failed["ok"] is False and failed["error"] == "unknown service 'no-such-service'"
+    assert capfd.readouterr().out == ""        # without --json, stdout carries no result
+
+
+def test_a_result_file_that_cannot_be_written_fails_the_command(tmp_path, capfd, monkeypatch):
+    monkeypatch.setitem(COMMANDS, "rollback", lambda args, project: {})
+    (tmp_path / "file").write_text("")
+    assert main(["rollback", "--result-file", str(tmp_path / "file/result.json")]) == 1
+    err = capfd.readouterr().err
+    assert "stackdeb: error: writing the result to" in err and "Traceback" not in err
