@@ -45,7 +45,8 @@ def test_uv_and_pip_tools_agree_on_keystone(stackdeb, real_project):
     entries = yaml.safe_load(catalog.read_text())
     catalog.write_text(yaml.safe_dump({"keystone": entries["keystone"]}))
     lock = real_project / "requirements-bundles/2026.1/bookworm/lock.txt"
-    assert stackdeb("lock", "--force")[0] == 0
+    code, err = stackdeb("lock", "--force")
+    assert code == 0, err
     by_uv = {p.line: sorted(p.hashes) for p in parse_lock(lock.read_text()).values()}
     code, err = stackdeb("lock", "--force", "--resolver", "pip-tools")
     assert code == 0, err
