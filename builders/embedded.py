@@ -307,8 +307,26 @@ def follow_pipeline(client: WebClient, buildset: int) -> None:
         if pipeline is None:
             time.sleep(5)
     if pipeline["results"] not in (0, 1):
-        raise StackdebError(f"the pipeline failed: {pipeline['state_string']}",
+        failed = failed_steps(client, [b for b in seen if b >= first])
+        raise StackdebError(f"the pipeline failed: {pipeline['state_string']}"
+                            + "".join(f"\n  {line}" for line in failed),
                             hint=f"read the failed step's log in the web UI ({client.url})")
+
+
+def failed_steps(client: WebClient, buildids: list[int]) -> list[str]:
+    """'builder #n, step: summary' for each failed step of these builds (what broke, in the
+    steps' own words: each step says what it could not do or read)."""
+    names = {b["builderid"]: b["name"] for b in client.get("builders")["builders"]}
+    found = []
+    for buildid in sorted(buildids):
+        build = client.get(f"builds/{buildid}")["builds"][0]
+        if build["results"] in (0, 1, 3):
+            continue
+        for step in client.get(f"builds/{buildid}/steps")["steps"]:
+            if step["results"] not in (None, 0, 1, 3):
+                found.append(f"{names.get(build['builderid'], '?')} #{build['number']}, {step['name']}: "
+                             f"{step['state_string']}")
+    return found
 
 
 def wait_for_worker(url: str, name: str, timeout: float = 60) -> None:

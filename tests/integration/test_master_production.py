@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 import yaml
 
-from builders.embedded import WebClient
+from builders.embedded import WebClient, failed_steps
 from minimaster import ENGINEER, STACKDEB, commit, free_port, mini_master, signed_verdict
 from pgserver import PostgresServer
 from tlsproxy import TlsProxy
@@ -120,6 +120,9 @@ def test_a_failing_step_says_stackdebs_error_in_its_summary(master):
     assert "malformed requirement line 'libone=>1.0.0 ; \u00e9" in steps["lock"], steps
     error = lock["properties"]["stackdeb_error"][0]
     assert error["step"] == "lock" and f"malformed requirement line '{malformed}'" in error["error"], error
+    # what `master start --wait` (the README's main job) says when a pipeline fails
+    said = failed_steps(master.anonymous, [build["buildid"], lock["buildid"]])
+    assert f"bundle #{lock['number']}, lock: {steps['lock']}" in said, said
     assert master.stackdeb("repo", "status").stdout == staged
     commit(master.requirements, "stable/2026.1", {"upper-constraints.txt": "libone===1.0.0\nlibtwo===0.5.0\n"},
            "fixed")
