@@ -429,8 +429,9 @@ def cmd_promote(args, project: Project) -> dict | None:
     from functools import partial
     from builders.proof import require_proven
     keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
-    return {"generation": promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring,
-                                  proven=partial(require_proven, project, args.release, args.suite))}
+    done = promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring,
+                   proven=partial(require_proven, project, args.release, args.suite))
+    return {"generation": done.generation, "promoted": done.promoted, "not_covered": done.not_covered}
 
 
 def cmd_repo(args, project: Project) -> None:

@@ -588,12 +588,22 @@ def _promoted_generation(repo: Repository, target: Target) -> int | None:
     return (state or {}).get("build_set_generation")
 
 
+@dataclass(frozen=True)
+class Promotion:
+    generation: int                 # the live generation after it
+    promoted: list[str]             # the packages copied to the tested suite
+    not_covered: dict[str, str]     # the build set's venv packages left as they were, and why
+
+
 def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdict_keyring: Path,
-            proven: Callable[[list[dict]], None] | None = None) -> int:
-    """Copy to the tested suite exactly the build set a signed, passing verdict names, even if
-    staging has moved on since the run; never one older than what is already promoted.
-    `proven` refuses packages without their reproducibility and lintian proof (builders/proof)."""
-    from builders.cluster.verdict import read_verified
+            proven: Callable[[list[dict]], None] | None = None) -> Promotion:
+    """Copy to the tested suite, from the build set a signed, passing verdict names (even if
+    staging has moved on since the run), exactly the venv packages that run installed and
+    tested (builders/cluster/verdict.coverage), with the build set's bundle and keyring; every
+    other service keeps the version already promoted. Never from a build set older than the
+    one last promoted. `proven` refuses packages without their reproducibility and lintian
+    proof (builders/proof)."""
+    from builders.cluster.verdict import coverage, read_verified
     target = get_target(release, suite_name)
     suite = target.suite
     repo = Repository(root)
@@ -609,8 +619,15 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                             f"not {target.label}")
     named = verdict["build_set"]
     number = named["generation"]
+    covered, not_covered = coverage(verdict)
+    if not covered:
+        raise StackdebError(f"the verdict installed and tested none of its build set's services "
+                            f"({len(not_covered)} not covered): nothing to promote",
+                            hint="run the cluster on a layout that installs the services to promote")
+    # the bundle and the keyring are no service: they go with the services built and signed with them
+    chosen = covered + [p for p in named["packages"] if not p["name"].startswith("venv-")]
     if proven:
-        proven(named["packages"])
+        proven(chosen)
     with repo.locked():
         if not repo.generation_dir(number).is_dir():
             raise StackdebError(f"the verdict's build set (generation {number}) no longer exists "
@@ -626,29 +643,38 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         if promoted is not None and number < promoted:
             raise StackdebError(f"the verdict's build set (generation {number}) is older than the one "
                                 f"already promoted (generation {promoted})", hint="nothing was promoted")
-        if promoted == number:
-            log.info(f"generation {number} is already the tested build set: nothing to do")
-            return repo.live_generation()
+        tested = target.tested_suite
+        live = repo.live_generation()
+        already = reprepro.list_packages(repo.generation_dir(live), tested, repo.gnupg) if live is not None else {}
+        if all(already.get(p["name"]) == p["version"] for p in chosen):
+            log.info("the tested suite already holds what this verdict covers: nothing to do")
+            return Promotion(live, [], not_covered)
         keys = signing_keys(repo)
         new, work, _ = _new_generation(repo, keys)
-        tested = target.tested_suite
-        reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in named["packages"]],
-                            repo.gnupg)
+        reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in chosen], repo.gnupg)
+        before = tested_state(work).get(target.name) or {}
         write_json(work / "tested.json", {**tested_state(work), target.name: {
             "build_set_generation": number, "inrelease_sha256": named["inrelease_sha256"],
-            "verdict_sha256": sha256_file(verdict_path)}})
+            "verdict_sha256": sha256_file(verdict_path),
+            "packages": {**before.get("packages", {}), **{
+                p["name"]: {"version": p["version"], "sha256": p["sha256"], "build_set_generation": number}
+                for p in chosen}}}})
         state = targets_state(work)
         state[target.name] = {**state[target.name], "state_from": new}
         event = repo.stamp({"action": "promote", "target": target.name, "generation": new,
                             "from": named["suite"], "to": tested,
-                            "build_set_generation": number, "verdict": {
+                            "build_set_generation": number, "promoted": [p["name"] for p in chosen],
+                            "not_covered": not_covered, "verdict": {
                                 "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
                                 "tempest": verdict.get("tempest"),
                                 "layout": (verdict.get("layout") or {}).get("name")}})
         _make_live(repo, work, new, [target], keys.sign_with, state, event)
-    log.info(f"promoted the build set of generation {number} ({len(named['packages'])} packages) from "
-             f"{named['suite']} to {tested}: generation {new} is live")
-    return new
+    log.info(f"promoted {len(covered)} service(s) of generation {number} from {named['suite']} to {tested}: "
+             f"{', '.join(p['name'] for p in chosen)}; generation {new} is live")
+    if not_covered:
+        log.info("left at their tested version (not covered by this run): "
+                 + "; ".join(f"{name} ({why})" for name, why in sorted(not_covered.items())))
+    return Promotion(new, [p["name"] for p in chosen], not_covered)
 
 
 def status(root: Path, release: str, suite_name: str) -> str:

@@ -28,7 +28,7 @@ from builders.cluster.identity import Keystone, wait_for_api
 from builders.cluster.layout import Layout, assign_roles, load_layout
 from builders.cluster.machines import Machine
 from builders.cluster.services import TaskBoard, start_servers
-from builders.cluster.verdict import write_signed
+from builders.cluster.verdict import coverage, write_signed
 from builders.errors import StackdebError
 from builders.images import image_problems
 from builders.inventory import Inventory
@@ -504,7 +504,7 @@ def _collect_consoles(run: Run) -> None:
 def _verdict(run: Run, passed: bool, started: float) -> dict:
     counts = {k: sum(1 for t in run.tests if t.source == "tempest" and t.result == k)
               for k in ("passed", "failed", "skipped")}
-    return {
+    verdict = {
         "result": "pass" if passed else "fail",
         "target": {"release": run.release, "suite": run.suite},
         "build_set": run.build_set,
@@ -526,6 +526,10 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run": random.token_hex(8),
     }
+    # what it proved, for people: promotion recomputes it from the machines and tests
+    covered, not_covered = coverage(verdict)
+    verdict["coverage"] = {"covered": [p["name"] for p in covered], "not_covered": not_covered}
+    return verdict
 
 
 def _services(run: Run) -> dict:

@@ -64,3 +64,39 @@ def read_verified(path: Path, keyring: Path) -> dict:
     if not isinstance(verdict, dict) or verdict.get("format") != FORMAT:
         raise StackdebError(f"verdict {path} is not a stackdeb verdict (format {FORMAT})")
     return verdict
+
+
+VENV_PREFIX = "venv-"
+
+
+def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
+    """What a verdict proved of its build set's venv packages: those some machine installed at
+    exactly the build set's version and whose service passed a test (the package entries), and
+    for every other one why it is not covered. Only the machines' and tests' records count,
+    never what the verdict says of itself."""
+    installed: dict[str, set[str]] = {}
+    for machine in verdict.get("machines") or []:
+        for name, version in (machine.get("installed") or {}).items():
+            installed.setdefault(name, set()).add(version)
+    results: dict[str, set[str]] = {}
+    for test in verdict.get("tests") or []:
+        results.setdefault(test.get("service"), set()).add(test.get("result"))
+    covered, not_covered = [], {}
+    for package in (verdict.get("build_set") or {}).get("packages") or []:
+        name = package["name"]
+        if not name.startswith(VENV_PREFIX):
+            continue
+        ran = results.get(name.removeprefix(VENV_PREFIX), set())
+        versions = installed.get(name, set())
+        if not versions:
+            not_covered[name] = "no machine installed it"
+        elif versions != {package["version"]}:
+            others = ", ".join(sorted(versions - {package["version"]}))
+            not_covered[name] = f"installed at {others}, not at the build set's {package['version']}"
+        elif "failed" in ran:
+            not_covered[name] = "a test of it failed"
+        elif "passed" not in ran:
+            not_covered[name] = "installed, but no test of it passed"
+        else:
+            covered.append(package)
+    return covered, not_covered

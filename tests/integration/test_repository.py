@@ -91,12 +91,18 @@ def verdicts(tmp_path, monkeypatch):
     monkeypatch.delenv("STACKDEB_VERDICT_HOME", raising=False)
     monkeypatch.delenv("STACKDEB_VERDICT_KEYRING", raising=False)
 
-    def make(root, generation, result="pass", name="verdict", **changes):
+    def make(root, generation, result="pass", name="verdict", installed=None, **changes):
+        """`installed`: the venv packages the run installed and tested (default: all of them)."""
         repo = Repository(root)
         build_set = {**build_set_of(repo, generation, get_suite("bookworm"), "2026.1"), **changes}
+        venvs = [p for p in build_set["packages"] if p["name"].startswith("venv-")
+                 and (installed is None or p["name"] in installed)]
         path = tmp_path / f"{name}-{generation}.json"
         write_signed({"result": result, "target": {"release": "2026.1", "suite": "bookworm"},
-                      "build_set": build_set, "tests": [{"name": "smoke", "result": result}],
+                      "build_set": build_set,
+                      "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs}}],
+                      "tests": [{"name": f"smoke.{p['name']}", "service": p["name"].removeprefix("venv-"),
+                                 "result": "passed" if result == "pass" else "failed"} for p in venvs],
                       "failure": None if result == "pass" else {"message": "glance did not start"}},
                      path, build)
         return path
@@ -130,7 +136,7 @@ def test_promotion_needs_a_signed_passing_verdict(tmp_path, repo_root, verdicts)
     with pytest.raises(StackdebError, match="is for 2026.1/bookworm, not 2026.2/bookworm"):
         promote(repo_root, "2026.2", "bookworm", passing, verdicts.keyring)
     assert "venv-alpha" not in live_packages(repo_root, TESTED)
-    assert promote(repo_root, "2026.1", "bookworm", passing, verdicts.keyring) == 2
+    assert promote(repo_root, "2026.1", "bookworm", passing, verdicts.keyring).generation == 2
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
     last = Repository(repo_root).history()[-1]
     assert last["action"] == "promote" and last["build_set_generation"] == 1 and last["verdict"]["tests"] == 1
@@ -140,18 +146,37 @@ def test_promotion_copies_the_tested_build_set_even_after_staging_moved_on(tmp_p
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     tested_one = verdicts(repo_root, 1)
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
-    assert promote(repo_root, "2026.1", "bookworm", tested_one, verdicts.keyring) == 3
+    assert promote(repo_root, "2026.1", "bookworm", tested_one, verdicts.keyring).generation == 3
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
     assert live_packages(repo_root)["venv-alpha"] == version(2)
     # a publish after the promotion keeps what the tested suite holds, and which build set it is
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-beta", version(1))])
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
     tested_two = verdicts(repo_root, 2)
-    assert promote(repo_root, "2026.1", "bookworm", tested_two, verdicts.keyring) == 5
+    assert promote(repo_root, "2026.1", "bookworm", tested_two, verdicts.keyring).generation == 5
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(2)
     with pytest.raises(StackdebError, match=r"generation 1\) is older than the one already promoted \(generation 2"):
         promote(repo_root, "2026.1", "bookworm", tested_one, verdicts.keyring)
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(2)
+
+
+def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_path, repo_root, verdicts):
+    """A pass on a layout without beta promotes alpha alone: beta stays at its tested version."""
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1)),
+                                                        make_deb(tmp_path, "venv-beta", version(1))])
+    assert promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring).generation == 2
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2)),
+                                                        make_deb(tmp_path, "venv-beta", version(2))])
+    done = promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 3, installed=["venv-alpha"]),
+                   verdicts.keyring)
+    assert done.not_covered == {"venv-beta": "no machine installed it"}
+    assert "venv-alpha" in done.promoted and "venv-beta" not in done.promoted
+    tested = live_packages(repo_root, TESTED)
+    assert tested["venv-alpha"] == version(2) and tested["venv-beta"] == version(1)
+    assert Repository(repo_root).history()[-1]["not_covered"] == {"venv-beta": "no machine installed it"}
+    with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
+        promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="none", installed=[]), verdicts.keyring)
+    assert live_packages(repo_root, TESTED) == tested
 
 
 def test_promotion_refuses_a_build_set_that_changed_or_is_gone(tmp_path, repo_root, verdicts):
