@@ -110,7 +110,8 @@ def passing_verdict(build: Path) -> Path:
     build_set = build_set_of(repo, repo.live_generation(), get_suite("bookworm"), "2026.1")
     venvs = [p for p in build_set["packages"] if p["name"].startswith("venv-")]
     write_signed({"result": "pass", "target": {"release": "2026.1", "suite": "bookworm"}, "build_set": build_set,
-                  "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs}}],
+                  "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs},
+                                "installed_sha256": {p["name"]: p["sha256"] for p in venvs}}],
                   "tests": [{"name": "smoke", "service": p["name"].removeprefix("venv-"), "result": "passed"}
                             for p in venvs]}, verdict, build)
     return verdict

@@ -133,9 +133,13 @@ def install_task(ctx: ClusterContext, role: Role) -> str:
             f"apt-get install -y -q --no-install-recommends {' '.join(packages)} > /tmp/install.log 2>&1 "
             "|| { tail -n 40 /tmp/install.log; exit 1; }\n"
             "tail -n 5 /tmp/install.log\n"
-            # what the verdict records as installed on this machine
-            "dpkg-query -W -f='installed ${Package} ${Version}\\n' "
-            + " ".join(ctx.catalog.get(s).package_name for s in role.services) + " 2>/dev/null || true\n")
+            # what the verdict records as installed on this machine: dpkg's version, and the sha256
+            # apt's signed index gives that version (the file apt fetched and checked)
+            f"for p in {' '.join(ctx.catalog.get(s).package_name for s in role.services)}; do\n"
+            "    v=$(dpkg-query -W -f='${Version}' \"$p\" 2>/dev/null) || continue\n"
+            "    s=$(apt-cache show --no-all-versions \"$p=$v\" 2>/dev/null | sed -n 's/^SHA256: //p' | head -n 1)\n"
+            "    echo \"installed $p $v $s\"\n"
+            "done\n")
 
 
 # The broker may still be starting when its package's postinst has returned (minutes under

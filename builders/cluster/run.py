@@ -293,8 +293,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
             results = _run_tasks(run, board, {m: configure.install_task(ctx, roles[m.role]) for m in run.machines},
                                  "install", run.timeouts["install"])
             for machine, output in results.items():
-                run.installed[machine.name] = dict(line.split()[1:3] for line in output.splitlines()
-                                                   if line.startswith("installed "))
+                run.installed[machine.name] = installed_packages(output)
         with run.phase("configure"):
             _configure(run, board, ctx, by_role, network)
         with run.phase("smoke"):
@@ -501,6 +500,17 @@ def _collect_consoles(run: Run) -> None:
         run.logs["tasks"] = str(tasks)
 
 
+def installed_packages(output: str) -> dict[str, dict]:
+    """The install task's `installed NAME VERSION SHA256` lines: each package as the node's
+    dpkg and apt report it (an empty sha256 when apt's index gave none)."""
+    found = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) in (3, 4) and fields[0] == "installed":
+            found[fields[1]] = {"version": fields[2], "sha256": fields[3] if len(fields) == 4 else ""}
+    return found
+
+
 def _verdict(run: Run, passed: bool, started: float) -> dict:
     counts = {k: sum(1 for t in run.tests if t.source == "tempest" and t.result == k)
               for k in ("passed", "failed", "skipped")}
@@ -513,7 +523,9 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
                              for r in run.layout.roles}},
         "machines": [{"name": m.name, "serial": m.serial, "mac": m.mac, "address": m.address, "role": m.role,
                       "memory_mb": m.memory_mb, "cpus": m.cpus, "disk_gb": m.disk_gb,
-                      "installed": run.installed.get(m.name, {}), "memory": run.memory.get(m.name)}
+                      "installed": {n: p["version"] for n, p in run.installed.get(m.name, {}).items()},
+                      "installed_sha256": {n: p["sha256"] for n, p in run.installed.get(m.name, {}).items()},
+                      "memory": run.memory.get(m.name)}
                      for m in run.machines],
         "accelerator": run.accelerator,
         "phases": run.phases,

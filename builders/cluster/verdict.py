@@ -71,13 +71,15 @@ VENV_PREFIX = "venv-"
 
 def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
     """What a verdict proved of its build set's venv packages: those some machine installed at
-    exactly the build set's version and whose service passed a test (the package entries), and
+    exactly the build set's version and sha256 (as the machine's apt reported it) and whose
+    service passed a test (the package entries), and
     for every other one why it is not covered. Only the machines' and tests' records count,
     never what the verdict says of itself."""
-    installed: dict[str, set[str]] = {}
+    installed: dict[str, set[tuple[str, str]]] = {}
     for machine in verdict.get("machines") or []:
+        digests = machine.get("installed_sha256") or {}
         for name, version in (machine.get("installed") or {}).items():
-            installed.setdefault(name, set()).add(version)
+            installed.setdefault(name, set()).add((version, digests.get(name) or ""))
     results: dict[str, set[str]] = {}
     for test in verdict.get("tests") or []:
         results.setdefault(test.get("service"), set()).add(test.get("result"))
@@ -87,12 +89,15 @@ def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
         if not name.startswith(VENV_PREFIX):
             continue
         ran = results.get(name.removeprefix(VENV_PREFIX), set())
-        versions = installed.get(name, set())
-        if not versions:
+        found = installed.get(name, set())
+        versions = {version for version, _ in found}
+        if not found:
             not_covered[name] = "no machine installed it"
         elif versions != {package["version"]}:
             others = ", ".join(sorted(versions - {package["version"]}))
             not_covered[name] = f"installed at {others}, not at the build set's {package['version']}"
+        elif {digest for _, digest in found} != {package["sha256"]}:
+            not_covered[name] = "apt installed other bytes than the build set's (sha256 differs or unknown)"
         elif "failed" in ran:
             not_covered[name] = "a test of it failed"
         elif "passed" not in ran:

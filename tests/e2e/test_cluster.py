@@ -218,6 +218,11 @@ def test_the_verdict_shows_what_the_passing_run_installed_and_tested(passing_run
     assert roles["controller"]["installed"] == {"venv-keystone": staged["venv-keystone"],
                                                 "venv-placement": staged["venv-placement"]}
     assert roles["image"]["installed"] == {"venv-glance": staged["venv-glance"]}
+    # apt's own word on the bytes it installed: the build set's
+    sha256 = {p["name"]: p["sha256"] for p in verdict["build_set"]["packages"]}
+    for machine in verdict["machines"]:
+        assert machine["installed_sha256"] == {name: sha256[name] for name in machine["installed"]}, machine
+    assert sorted(verdict["coverage"]["covered"]) == sorted(SERVICES) and verdict["coverage"]["not_covered"] == {}
     passed = [t for t in verdict["tests"] if t["source"] == "tempest" and t["result"] == "passed"]
     assert len([t for t in passed if t["service"] == "keystone"]) >= 5, verdict["tempest"]
     assert len([t for t in passed if t["service"] == "glance"]) >= 2, verdict["tempest"]

@@ -100,7 +100,8 @@ def verdicts(tmp_path, monkeypatch):
         path = tmp_path / f"{name}-{generation}.json"
         write_signed({"result": result, "target": {"release": "2026.1", "suite": "bookworm"},
                       "build_set": build_set,
-                      "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs}}],
+                      "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs},
+                                    "installed_sha256": {p["name"]: p["sha256"] for p in venvs}}],
                       "tests": [{"name": f"smoke.{p['name']}", "service": p["name"].removeprefix("venv-"),
                                  "result": "passed" if result == "pass" else "failed"} for p in venvs],
                       "failure": None if result == "pass" else {"message": "glance did not start"}},
