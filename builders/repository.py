@@ -653,12 +653,13 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         new, work, _ = _new_generation(repo, keys)
         reprepro.includedeb(work, tested, [repo.generation_dir(number) / p["file"] for p in chosen], repo.gnupg)
         before = tested_state(work).get(target.name) or {}
+        verdict_sha256 = sha256_file(verdict_path)
         write_json(work / "tested.json", {**tested_state(work), target.name: {
             "build_set_generation": number, "inrelease_sha256": named["inrelease_sha256"],
-            "verdict_sha256": sha256_file(verdict_path),
+            "verdict_sha256": verdict_sha256,
             "packages": {**before.get("packages", {}), **{
-                p["name"]: {"version": p["version"], "sha256": p["sha256"], "build_set_generation": number}
-                for p in chosen}}}})
+                p["name"]: {"version": p["version"], "sha256": p["sha256"], "build_set_generation": number,
+                            "tested_by": verdict_sha256} for p in chosen}}}})
         state = targets_state(work)
         state[target.name] = {**state[target.name], "state_from": new}
         event = repo.stamp({"action": "promote", "target": target.name, "generation": new,
@@ -694,9 +695,12 @@ def status(root: Path, release: str, suite_name: str) -> str:
     lines = [f"target {target.label}: {staging} and {tested}",
              f"live generation: {live} (kept: {', '.join(map(str, repo.generations()))})"
              f"{'; other targets: ' + ', '.join(others) if others else ''}"]
+    tested_by = {name: entry.get("tested_by", "") for name, entry in
+                 ((tested_state(base).get(target.name) or {}).get("packages") or {}).items()}
     for name in sorted(set(staged) | set(promoted)):
         mark = "" if staged.get(name) == promoted.get(name) else "   <- differs"
-        lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{mark}")
+        verdict = f"  (verdict {tested_by[name][:12]})" if tested_by.get(name) else ""
+        lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{verdict}{mark}")
     history = repo.history()
     mine = [e for e in history if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
     if mine:

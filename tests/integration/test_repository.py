@@ -21,7 +21,7 @@ from builders.errors import StackdebError
 from builders.fileserver import start_file_server
 from builders.manifest import sha256_file
 from builders.project import Project
-from builders.repository import Repository, promote, publish_build_set, rollback
+from builders.repository import Repository, promote, publish_build_set, rollback, status
 from builders.targets import get_suite
 from builders.tools import gpg, reprepro
 from builders.tools.namespace import Bind, run_in_chroot
@@ -175,6 +175,10 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
     tested = live_packages(repo_root, TESTED)
     assert tested["venv-alpha"] == version(2) and tested["venv-beta"] == version(1)
     assert Repository(repo_root).history()[-1]["not_covered"] == {"venv-beta": "no machine installed it"}
+    said = {line.split()[0]: line for line in status(repo_root, "2026.1", "bookworm").splitlines()
+            if line.startswith("  venv-")}
+    assert "(verdict " in said["venv-alpha"] and "(verdict " in said["venv-beta"]   # each by its own verdict
+    assert said["venv-alpha"].split("(verdict ")[1] != said["venv-beta"].split("(verdict ")[1]
     with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
         promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="none", installed=[]), verdicts.keyring)
     assert live_packages(repo_root, TESTED) == tested
