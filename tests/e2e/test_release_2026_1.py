@@ -23,6 +23,19 @@ def test_the_committed_lock_is_up_to_date_with_its_inputs(stackdeb, real_project
     assert "lock 2026.1/bookworm is up to date (inputs unchanged): nothing to do" in err
 
 
+@pytest.fixture
+def own_resolver_caches(tmp_path, monkeypatch):
+    """uv's, pip-tools' and pip's caches of this test alone: what the resolvers find must not
+    depend on what earlier tests (or an earlier run on this machine) left in the machine's
+    caches. stackdeb's own cache stays the machine's (it holds no resolver state)."""
+    from builders.project import Project
+    monkeypatch.setenv("STACKDEB_CACHE_DIR", str(Project.from_env().cache_dir))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))     # pip-tools' and pip's
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+
+
+@pytest.mark.usefixtures("own_resolver_caches")
 def test_regenerating_the_lock_resolves_every_service_to_the_committed_pins(stackdeb, real_project):
     code, err = stackdeb("lock", "--release", "gazpacho", "--suite", "bookworm", "--force")
     assert code == 0, err
@@ -39,6 +52,7 @@ def test_regenerating_the_lock_resolves_every_service_to_the_committed_pins(stac
     assert "keystone==29.0.2" in closures["keystone"] and "uwsgi==2.0.31" in closures["keystone"]
 
 
+@pytest.mark.usefixtures("own_resolver_caches")
 def test_uv_and_pip_tools_agree_on_keystone(stackdeb, real_project):
     """pip-tools is the reference; one service keeps this at about a minute cold."""
     catalog = real_project / "packaging/services.yaml"
