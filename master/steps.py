@@ -98,6 +98,8 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
         yield self.remove_result(name)
         self.command = [*self.command, "--result-file", name]
         outcome = yield super().run()
+        if self.stopped:             # stopped by a release engineer: the outcome says so
+            return outcome
         self.result, self.result_problem = yield self.fetch_result(name)
         yield self.remove_result(name)
         if self.result is None:
