@@ -429,8 +429,11 @@ def cmd_promote(args, project: Project) -> dict | None:
     from functools import partial
     from builders.proof import require_proven
     keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
+    from builders.cluster.configure import SERVICE_CONFIG, load_recipes
+    from builders.cluster.needs import service_needs
+    needs = service_needs(load_recipes(), SERVICE_CONFIG.name)
     done = promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring,
-                   proven=partial(require_proven, project, args.release, args.suite))
+                   proven=partial(require_proven, project, args.release, args.suite), needs=needs)
     return {"generation": done.generation, "promoted": done.promoted, "not_covered": done.not_covered}
 
 

@@ -596,13 +596,16 @@ class Promotion:
 
 
 def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdict_keyring: Path,
-            proven: Callable[[list[dict]], None] | None = None) -> Promotion:
+            proven: Callable[[list[dict]], None] | None = None,
+            needs: dict[str, list[str]] | None = None) -> Promotion:
     """Copy to the tested suite, from the build set a signed, passing verdict names (even if
     staging has moved on since the run), exactly the venv packages that run installed and
-    tested (builders/cluster/verdict.coverage), with the build set's bundle and keyring; every
-    other service keeps the version already promoted. Never from a build set older than the
-    one last promoted. `proven` refuses packages without their reproducibility and lintian
-    proof (builders/proof)."""
+    tested (builders/cluster/verdict.coverage), each beside the versions of the services it
+    `needs` that the tested suite will hold (builders/cluster/needs), with the build set's
+    bundle and keyring; every other service keeps the version already promoted. Never from a
+    build set older than the one last promoted. `proven` refuses packages without their
+    reproducibility and lintian proof (builders/proof)."""
+    from builders.cluster.needs import with_their_needs
     from builders.cluster.verdict import coverage, read_verified
     target = get_target(release, suite_name)
     suite = target.suite
@@ -620,14 +623,6 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     named = verdict["build_set"]
     number = named["generation"]
     covered, not_covered = coverage(verdict)
-    if not covered:
-        raise StackdebError(f"the verdict installed and tested none of its build set's services "
-                            f"({len(not_covered)} not covered): nothing to promote",
-                            hint="run the cluster on a layout that installs the services to promote")
-    # the bundle and the keyring are no service: they go with the services built and signed with them
-    chosen = covered + [p for p in named["packages"] if not p["name"].startswith("venv-")]
-    if proven:
-        proven(chosen)
     with repo.locked():
         if not repo.generation_dir(number).is_dir():
             raise StackdebError(f"the verdict's build set (generation {number}) no longer exists "
@@ -646,6 +641,17 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
         tested = target.tested_suite
         live = repo.live_generation()
         already = reprepro.list_packages(repo.generation_dir(live), tested, repo.gnupg) if live is not None else {}
+        covered, unmet = with_their_needs(covered, verdict, needs or {}, already)
+        not_covered = {**not_covered, **unmet}
+        if not covered:
+            raise StackdebError(f"the verdict installed and tested none of its build set's services "
+                                f"({len(not_covered)} not covered): nothing to promote",
+                                hint="run the cluster on a layout that installs the services to promote "
+                                     "and those they need")
+        # the bundle and the keyring are no service: they go with the services built and signed with them
+        chosen = covered + [p for p in named["packages"] if not p["name"].startswith("venv-")]
+        if proven:
+            proven(chosen)
         if all(already.get(p["name"]) == p["version"] for p in chosen):
             log.info("the tested suite already holds what this verdict covers: nothing to do")
             return Promotion(live, [], not_covered)

@@ -28,6 +28,8 @@ def load_recipes(path: Path = SERVICE_CONFIG) -> dict:
 
 
 def check_recipes(layout: Layout, recipes: dict) -> None:
+    from builders.cluster.needs import service_needs
+    service_needs(recipes, SERVICE_CONFIG.name)     # a broken map is refused before anything starts
     missing = [s for s in layout.services if s not in recipes]
     if missing:
         raise StackdebError(f"layout {layout.name}: no cluster recipe for {', '.join(missing)} in "

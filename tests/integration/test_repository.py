@@ -181,6 +181,10 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
     assert said["venv-alpha"].split("(verdict ")[1] != said["venv-beta"].split("(verdict ")[1]
     with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
         promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="none", installed=[]), verdicts.keyring)
+    # beta needs alpha beside it: a run of beta alone proves nothing the tested suite could hold
+    with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
+        promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="beta", installed=["venv-beta"]),
+                verdicts.keyring, needs={"beta": ["alpha"], "alpha": []})
     assert live_packages(repo_root, TESTED) == tested
 
 
