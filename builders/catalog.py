@@ -11,6 +11,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from builders.errors import StackdebError
+from builders.yamlload import load_yaml
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -212,7 +213,7 @@ def _check_across(services: dict[str, Service], path: Path) -> None:
 
 def load_catalog(path: Path) -> Catalog:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError:
         raise StackdebError(f"service catalog {path} does not exist") from None
     except yaml.YAMLError as exc:

@@ -22,6 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from builders.errors import StackdebError
+from builders.yamlload import load_yaml
 
 
 def parse_requirement(line: str, where: str) -> Requirement:
@@ -158,7 +159,7 @@ def load_overrides(path: Path) -> Overrides:
     if not path.exists():
         return Overrides()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise StackdebError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or set(raw) - {"constraints", "services"}:

@@ -33,6 +33,7 @@ from builders.releases import is_git_repository
 from builders.targets import Target
 from builders.tools import buildbot
 from builders.users import add_user, read_users
+from builders.yamlload import load_yaml
 
 WORKER_NAME = "local"
 
@@ -258,7 +259,7 @@ def _ensure_admin(basedir: Path) -> list[Path]:
     """The admin user, with a password of its own in a 0600 file, unless there is one, in the
     users file master.yaml names (a broken master.yaml is the settings check's to report)."""
     try:
-        settings = yaml.safe_load((basedir / "master.yaml").read_text())
+        settings = load_yaml((basedir / "master.yaml").read_text())
     except (OSError, yaml.YAMLError):
         settings = None
     users = basedir / str((settings if isinstance(settings, dict) else {}).get("users_file", "users"))

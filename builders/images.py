@@ -16,8 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from builders import PROJECT_DIR, log, tools
 from builders.aptsources import machine_mirrors
 from builders.errors import StackdebError
@@ -27,6 +25,7 @@ from builders.outputs import replacing, scratch
 from builders.project import Project
 from builders.targets import Target, get_suite
 from builders.tools import dib, mmdebstrap
+from builders.yamlload import load_yaml
 
 ELEMENTS = PROJECT_DIR / "elements"
 
@@ -75,7 +74,7 @@ exit 1
 
 
 def element_packages(element: str) -> list[str]:
-    data = yaml.safe_load((ELEMENTS / element / "package-installs.yaml").read_text()) or {}
+    data = load_yaml((ELEMENTS / element / "package-installs.yaml").read_text()) or {}
     return sorted(data)
 
 

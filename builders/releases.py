@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from builders.errors import StackdebError
 from builders.tools import git
+from builders.yamlload import load_yaml
 
 FINAL_VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
 RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?$")
@@ -86,7 +87,7 @@ def series_entries(releases: Source) -> list[dict]:
     """series_status.yaml, checked: a list of mappings, each with a name."""
     where = "series_status.yaml"
     try:
-        data = yaml.safe_load(releases.read(where))
+        data = load_yaml(releases.read(where))
     except yaml.YAMLError as exc:
         raise StackdebError(f"{where} is not valid YAML: {exc}") from None
     if not isinstance(data, list):
@@ -129,7 +130,7 @@ def releases_in(deliverable_yaml: str, where: str) -> list[dict]:
     """The `releases` entries of a deliverable file, each checked: a version string that is a
     release or pre-release version, listed once, with the commit of every project."""
     try:
-        data = yaml.safe_load(deliverable_yaml)
+        data = load_yaml(deliverable_yaml)
     except yaml.YAMLError as exc:
         raise StackdebError(f"{where} is not valid YAML: {exc}") from None
     if data is None:

@@ -21,6 +21,7 @@ from twisted.python import log
 from builders.index import PackageIndex, released_versions
 from builders.releases import FINAL_VERSION_RE, final_versions_in
 from builders.errors import StackdebError
+from builders.yamlload import load_yaml
 
 RELEASES_WORKDIR = "gitpoller-releases"
 REQUIREMENTS_WORKDIR = "gitpoller-requirements"
@@ -56,7 +57,7 @@ def deliverable_files(files: list[str], deliverables: dict[str, str]) -> list[tu
 
 def series_release_ids(series_status: str) -> dict[str, str]:
     """codename -> release id, from series_status.yaml."""
-    return {entry["name"]: str(entry["release-id"]) for entry in yaml.safe_load(series_status) or []
+    return {entry["name"]: str(entry["release-id"]) for entry in load_yaml(series_status) or []
             if entry.get("release-id")}
 
 

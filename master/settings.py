@@ -16,6 +16,7 @@ from builders.cluster.layout import find_layout
 from builders.errors import StackdebError
 from builders.targets import get_target
 from builders.users import WORKER_PASSWORD_MINIMUM, password_problem
+from builders.yamlload import load_yaml
 
 FILE_NAME = "master.yaml"
 
@@ -96,7 +97,7 @@ def load_settings(basedir: Path, catalog: Catalog) -> Settings:
         raise SettingsError(f"{path} holds the workers' passwords and is readable by others: "
                             f"chmod 600 {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path} is not valid YAML: {exc}") from None
     return parse_settings(data, basedir, catalog, str(path))

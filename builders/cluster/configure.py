@@ -18,13 +18,14 @@ from builders import PROJECT_DIR
 from builders.catalog import Catalog
 from builders.cluster.layout import Layout, Role
 from builders.errors import StackdebError
+from builders.yamlload import load_yaml
 
 SERVICE_CONFIG = PROJECT_DIR / "packaging" / "cluster-config.yaml"
 REGION = "RegionOne"
 
 
 def load_recipes(path: Path = SERVICE_CONFIG) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    return load_yaml(path.read_text()) or {}
 
 
 def check_recipes(layout: Layout, recipes: dict) -> None:

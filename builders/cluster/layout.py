@@ -10,6 +10,7 @@ import yaml
 from builders import PROJECT_DIR
 from builders.catalog import Catalog
 from builders.errors import StackdebError
+from builders.yamlload import load_yaml
 
 LAYOUTS = PROJECT_DIR / "layouts"
 INFRASTRUCTURE = {"mariadb": ["mariadb-server"], "memcached": ["memcached"], "rabbitmq": ["rabbitmq-server"]}
@@ -71,7 +72,7 @@ def find_layout(spec: str) -> Path:
 def load_layout(spec: str, catalog: Catalog) -> Layout:
     path = find_layout(spec)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise StackdebError(f"layout {path} is not valid YAML: {exc}") from None
     where = f"layout {path.name}"

@@ -7,12 +7,13 @@ import yaml
 from builders import log
 from builders.errors import StackdebError
 from builders.store.server import Store, make_server
+from builders.yamlload import load_yaml
 
 
 def workers_of(settings: Path) -> dict[str, str]:
     """The workers that may log in: name -> password, from master.yaml."""
     try:
-        data = yaml.safe_load(settings.read_text())
+        data = load_yaml(settings.read_text())
     except FileNotFoundError:
         raise StackdebError(f"{settings} does not exist", hint="--workers MASTER.YAML, or start the master first") from None
     except yaml.YAMLError as error:
