@@ -53,9 +53,11 @@ def write_json(path: Path, data) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """The JSON in `path`, or None when there is none: missing, not UTF-8 or not JSON (a reader
+    says what it expected; never a traceback)."""
     try:
         return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):     # JSONDecodeError and UnicodeDecodeError alike
         return None
 
 

@@ -72,9 +72,9 @@ VENV_PREFIX = "venv-"
 def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
     """What a verdict proved of its build set's venv packages: those some machine installed at
     exactly the build set's version and sha256 (as the machine's apt reported it) and whose
-    service passed a test (the package entries), and
-    for every other one why it is not covered. Only the machines' and tests' records count,
-    never what the verdict says of itself."""
+    service passed a test and failed none (the package entries), and for every other one why it
+    is not covered. Only the machines' and tests' records count, never what the verdict says of
+    itself."""
     installed: dict[str, set[tuple[str, str]]] = {}
     for machine in verdict.get("machines") or []:
         digests = machine.get("installed_sha256") or {}

@@ -21,6 +21,7 @@ from builders.errors import StackdebError
 from builders.fileserver import start_file_server
 from builders.manifest import sha256_file
 from builders.project import Project
+from builders.cluster.verdict import KEY_NAME
 from builders.repository import Repository, promote, publish_build_set, rollback, status
 from builders.targets import get_suite
 from builders.tools import gpg, reprepro
@@ -136,6 +137,12 @@ def test_promotion_needs_a_signed_passing_verdict(tmp_path, repo_root, verdicts)
     stop_gpg_agent(other_home)
     with pytest.raises(StackdebError, match="is for 2026.1/bookworm, not 2026.2/bookworm"):
         promote(repo_root, "2026.2", "bookworm", passing, verdicts.keyring)
+    binary = tmp_path / "binary.json"        # signed by the cluster key, but not text
+    binary.write_bytes(b"\xff\xfe{\x00\x9c")
+    home = passing.parent / "build/cluster/gnupg"
+    gpg.detach_sign(home, gpg.ensure_key(home, KEY_NAME), binary, tmp_path / "binary.json.asc")
+    with pytest.raises(StackdebError, match="is not a stackdeb verdict"):
+        promote(repo_root, "2026.1", "bookworm", binary, verdicts.keyring)
     assert "venv-alpha" not in live_packages(repo_root, TESTED)
     assert promote(repo_root, "2026.1", "bookworm", passing, verdicts.keyring).generation == 2
     assert live_packages(repo_root, TESTED)["venv-alpha"] == version(1)
