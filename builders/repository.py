@@ -91,6 +91,11 @@ def validate_build_set(debs: list[Deb], target: Target) -> None:
     if twice:
         raise StackdebError(f"the build set has more than one version of {', '.join(twice)}")
     for deb in debs:
+        named = deb.path.name.split("_")
+        if named[0] != deb.name or named[1:2] != [deb.version.split(":", 1)[-1]]:
+            raise StackdebError(f"{deb.path.name}: its control file says {deb.name} {deb.version}, its file name "
+                                "says otherwise", hint=f"a package's file is NAME_VERSION_ARCH.deb; nothing was "
+                                                       "published")
         if deb.architecture not in ("amd64", "all"):
             raise StackdebError(f"{deb.path.name} is for {deb.architecture}, not amd64")
         if not suite.built_for(deb.version) and deb.name != KEYRING_PACKAGE:

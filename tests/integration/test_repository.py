@@ -222,6 +222,17 @@ def test_bad_packages_are_refused_and_the_live_repository_stays(tmp_path, repo_r
     assert "venv-gamma" not in live_packages(repo_root)
 
 
+def test_a_deb_whose_file_name_and_control_disagree_is_refused(tmp_path, repo_root):
+    for lying in ("venv-beta", "venv-alpha_9.9"):         # another package, or another version
+        deb = make_deb(tmp_path / lying, "venv-alpha", version(1))
+        renamed = deb.with_name(deb.name.replace("venv-alpha_" + version(1), lying + ("" if "_" in lying
+                                                                                        else "_" + version(1))))
+        deb.rename(renamed)
+        with pytest.raises(StackdebError, match="its control file says venv-alpha .*, its file name says otherwise"):
+            publish_build_set(repo_root, "2026.1", "bookworm", [], foreign=[renamed])
+    assert Repository(repo_root).live_generation() is None
+
+
 def test_a_corrupt_deb_and_a_reused_version_are_refused(tmp_path, repo_root):
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     corrupt = tmp_path / "venv-beta_1_amd64.deb"
