@@ -111,8 +111,8 @@ def _role(name, spec, where: str, catalog: Catalog) -> Role:
         values[key] = value
     services = spec.get("services") or []
     infrastructure = spec.get("infrastructure") or []
-    if not isinstance(services, list) or not isinstance(infrastructure, list):
-        raise StackdebError(f"{where}: role {name}: services and infrastructure are lists")
+    if not all(isinstance(x, list) and all(isinstance(i, str) for i in x) for x in (services, infrastructure)):
+        raise StackdebError(f"{where}: role {name}: services and infrastructure are lists of names")
     for service in services:
         catalog.get(service)        # an unknown service is a clear error there
     bad = [i for i in infrastructure if i not in INFRASTRUCTURE]

@@ -1,6 +1,8 @@
 """The cluster stage's own logic: layouts, role matching, rendered tasks, smoke results."""
 
 import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
 
 from builders import PROJECT_DIR
 from builders.catalog import load_catalog
@@ -49,12 +51,38 @@ def test_a_role_that_no_machine_fits_is_a_clear_error():
     ("roles: {a: {infrastructure: [mariadb], services: [keystone]}, b: {services: [keystone]}}",
      "keystone is in both roles a and b"),
     ("roles: [unclosed", "not valid YAML"),
+    ("roles: {a: {infrastructure: [mariadb], services: [[keystone]]}}", "services and infrastructure are lists of names"),
+    ("roles: {a: {infrastructure: [{mariadb: 1}]}}", "services and infrastructure are lists of names"),
 ])
 def test_malformed_layouts_are_refused(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(StackdebError, match=message):
         load_layout(str(path), CATALOG)
+
+
+NAMES = st.sampled_from(["roles", "controller", "services", "infrastructure", "hardware", "memory_mb", "cpus",
+                          "keystone", "glance", "mariadb", "memcached", "x"])
+YAML_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 5000) | NAMES,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(NAMES, inner, max_size=4),
+                           max_leaves=20)
+
+
+ROLES = st.dictionaries(NAMES, st.fixed_dictionaries({}, optional={
+    "services": st.lists(NAMES | YAML_VALUES, max_size=3), "infrastructure": st.lists(NAMES | YAML_VALUES, max_size=3),
+    "hardware": st.dictionaries(NAMES, YAML_VALUES, max_size=2) | YAML_VALUES}) | YAML_VALUES, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"roles": ROLES}) | st.dictionaries(NAMES, YAML_VALUES, max_size=3) | YAML_VALUES)
+def test_any_layout_is_a_layout_or_one_clear_error(tmp_path_factory, data):
+    """Whatever a layout file holds, loading it gives a layout or a StackdebError, nothing else."""
+    path = tmp_path_factory.mktemp("layout") / "any.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_layout(str(path), CATALOG)
+    except StackdebError:
+        pass
 
 
 def test_unknown_layouts_and_services_without_a_recipe_are_refused():
