@@ -287,13 +287,23 @@ def serve(db_path: Path, listen: str, trusted_specs: list[str], reader_specs: li
 
 
 def format_machines(machines: list[dict]) -> str:
+    """The machines for a terminal: what a machine reported is shown printable (a report's
+    control characters never reach the operator's terminal), and any size it claims fits."""
     if not machines:
         return "no machine has reported yet"
     lines = [f"{'machine':24} {'product':20} {'cpus':>4} {'memory':>9} {'disks':>5} {'nics':>4}  last seen"]
     for entry in machines:
         report = entry["report"]
-        memory = f"{report['memory']['total_bytes'] / 2**30:.1f} GiB"
+        total = report["memory"]["total_bytes"]
+        memory = f"{total // 2**30}.{total % 2**30 * 10 // 2**30} GiB"     # whole numbers: any size fits
         seen = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["last_seen"]))
-        lines.append(f"{entry['machine']:24} {report['machine']['product'][:20]:20} {report['cpu']['count']:>4} "
-                     f"{memory:>9} {len(report['disks']):>5} {len(report['nics']):>4}  {seen}")
+        lines.append(f"{printable(entry['machine']):24} {printable(report['machine']['product'])[:20]:20} "
+                     f"{report['cpu']['count']:>4} {memory:>9} {len(report['disks']):>5} {len(report['nics']):>4}  "
+                     f"{seen}")
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (controls, escapes, line and format
+    characters) written as a Python escape instead."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))

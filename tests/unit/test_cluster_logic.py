@@ -217,3 +217,16 @@ def test_a_layout_bigger_than_this_machine_is_refused_before_anything_starts(tmp
     meminfo.write_text("MemTotal: 4194304 kB\nMemAvailable: 2097152 kB\n")
     with pytest.raises(StackdebError, match="needs 3072 MiB for its VMs and this machine has 2048 MiB"):
         check_capacity(layout, meminfo, cpus=2)
+
+
+@given(machine=st.text(max_size=40), product=st.text(max_size=40), total=st.integers(1, 10**400),
+       cpus=st.integers(1, 4096), seen=st.integers(0, 2**31))
+def test_the_machine_list_is_printable_whatever_a_machine_reported(machine, product, total, cpus, seen):
+    """`stackdeb machines`: a report's strings never put a control character on the operator's
+    terminal, and no size it claims ends the list in a traceback."""
+    from builders.inventory import format_machines
+    entry = {"machine": machine, "last_seen": seen,
+             "report": {"memory": {"total_bytes": total}, "machine": {"product": product}, "cpu": {"count": cpus},
+                        "disks": [], "nics": []}}
+    for line in format_machines([entry]).split("\n"):
+        assert line.isprintable(), line
