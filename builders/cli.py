@@ -320,10 +320,8 @@ def cmd_lock(args, project: Project) -> dict | None:
     requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
     done = resolve_lock(project, args.release, args.suite, releases, requirements,
                         resolver=args.resolver, force=args.force, index_url=args.index_url)
-    manifest = read_json(done.directory / "manifest.json")
     return {"lock": str(done.directory / "lock.txt"), "changed": done.changed, "pins": done.pins,
-            "generation": manifest["generation"], "services_changed": done.touched_services,
-            "sha256": manifest["outputs"]["lock.txt"]}
+            "generation": done.generation, "services_changed": done.touched_services, "sha256": done.sha256}
 
 
 def cmd_bundle(args, project: Project) -> dict | None:

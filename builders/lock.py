@@ -23,7 +23,8 @@ from builders.constraints import Constraints, load_overrides
 from builders.errors import StackdebError
 from builders.index import PackageIndex, file_version
 from builders.lockfile import closures, parse_lock, unhashed
-from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_atomic, write_json
+from builders.manifest import (outputs_intact, read_json, sha256_file, sha256_json, sha256_text, write_atomic,
+                              write_json)
 from builders.outputs import replacing
 from builders.pipconfig import configured_index_url
 from builders.project import Project
@@ -83,6 +84,8 @@ class LockResult:
     changed: bool
     pins: int
     touched_services: list[str]
+    generation: int          # what this run found or wrote, not what a later run may have
+    sha256: str              # of lock.txt
 
 
 def gather_inputs(project: Project, release: str, suite_name: str, releases: Source,
@@ -258,23 +261,27 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
             and outputs_intact(out, manifest.get("outputs", {}))):
         log.info(f"lock {label} is up to date (inputs unchanged): nothing to do "
                  f"[{time.monotonic() - started:.2f}s]")
-        return LockResult(out, False, manifest.get("pins", 0), [])
+        return LockResult(out, False, manifest.get("pins", 0), [], manifest.get("generation", 0),
+                          manifest["outputs"]["lock.txt"])
 
-    check_no_downgrade(manifest.get("services") or {}, inputs, label)
+    check_no_downgrade(manifest.get("services") or {}, inputs, label)     # early: before minutes of resolving
     log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
     body = resolve_supported(inputs, project.catalog(), index_url or configured_index_url())
     catalog = project.catalog()
     pins = check_lock(body, inputs, {s.name: s.distribution for s in catalog})
     new_closures = closures(pins, list(inputs.versions))
-    old_closures = read_json(out / "closures.json")
     lock_text = _header(inputs) + body
-    previous = out / "lock.txt"
-    # the three files switch together: a generation number never names two different locks
-    changed = not previous.exists() or previous.read_text() != lock_text
-    generation = manifest.get("generation", 0) + (1 if changed else 0)
-    epoch = int(time.time()) if changed else manifest.get("source_date_epoch")
     tools = sorted(pin.line for pin in pins.values() if pin.name in BUILD_TOOLS)
     with replacing(out) as staged:
+        # Under the writers' lock, from what is there now: another run may have written since
+        # this one began. Never backwards, and a generation number never names two locks.
+        manifest = read_json(out / "manifest.json") or {}
+        check_no_downgrade(manifest.get("services") or {}, inputs, label)
+        old_closures = read_json(out / "closures.json")
+        previous = out / "lock.txt"
+        changed = not previous.exists() or previous.read_text() != lock_text
+        generation = manifest.get("generation", 0) + (1 if changed else 0)
+        epoch = int(time.time()) if changed else manifest.get("source_date_epoch")
         write_lock_files(staged, lock_text, new_closures, {
             "release": inputs.series.release_id, "codename": inputs.series.codename, "suite": suite,
             "resolver": resolver, "inputs_digest": inputs.digest(), "pins": len(pins),
@@ -289,4 +296,4 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
     log.info(f"wrote {out}/lock.txt: {len(pins)} pins, generation {generation}; "
              f"services touched: {', '.join(touched_services) or 'none'} "
              f"[{time.monotonic() - started:.1f}s]")
-    return LockResult(out, changed, len(pins), touched_services)
+    return LockResult(out, changed, len(pins), touched_services, generation, sha256_text(lock_text))

@@ -1,6 +1,12 @@
 """stackdeb lock with the real resolvers against the fake index (offline, seconds)."""
 
+import fcntl
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 
 from builders.lockfile import parse_lock
 from helpers import deliverable, snapshot
@@ -140,3 +146,45 @@ def test_a_release_whose_python_range_excludes_the_suite_is_named_not_the_resolv
     assert snapshot(mini_project.lock_dir.parent) == before
     code, err = stackdeb("lock", "--suite", "trixie", "--index-url", mini_project.index.url)
     assert code == 0, err
+
+
+def test_two_locks_at_once_never_share_a_generation_nor_go_back(stackdeb, mini_project, tmp_path):
+    """A poller's lock on new upstream (beta 2.1.0) and a forced one on other constraints, both
+    resolved before either writes: the test holds the writers' lock until both wait for it.
+    Whichever writes second decides from what the first wrote, not from what it read at start."""
+    assert lock(stackdeb, mini_project)[0] == 0                     # generation 1, beta 2.0.0
+    mini_project.index.add_wheel("beta-svc", "2.1.0", requires=["libone>=1.0", "libtwo"])
+    newer = tmp_path / "releases-newer"
+    shutil.copytree(mini_project.releases, newer)
+    (newer / "deliverables/gazpacho/beta.yaml").write_text(deliverable("2.0.0", "2.1.0"))
+    bumped = tmp_path / "requirements-bumped"
+    shutil.copytree(mini_project.requirements, bumped)
+    (bumped / "2026.1/upper-constraints.txt").write_text("libone===1.1.0\nlibtwo===0.5.0\n")
+    runs = {"new upstream": {"STACKDEB_RELEASES": str(newer)}, "forced": {"STACKDEB_REQUIREMENTS": str(bumped)}}
+    held = os.open(mini_project.lock_dir.with_name(".bookworm.write.lock"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    started = {}
+    try:
+        for name, env in runs.items():
+            err = open(tmp_path / f"{name}.err", "w+")
+            started[name] = (subprocess.Popen(
+                [sys.executable, "-m", "builders.cli", "lock", "--release", "2026.1", "--suite", "bookworm",
+                 "--index-url", mini_project.index.url, "--json", *(["--force"] if name == "forced" else [])],
+                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=err, text=True), err)
+        deadline = time.monotonic() + 120
+        while not all("waiting until the run replacing it finishes" in (tmp_path / f"{n}.err").read_text()
+                      for n in runs):
+            assert time.monotonic() < deadline, {n: (tmp_path / f"{n}.err").read_text()[-2000:] for n in runs}
+            assert all(p.poll() is None for p, _ in started.values())
+            time.sleep(0.2)
+    finally:
+        os.close(held)                      # both resolved and wait to write: let them
+    results = {name: json.loads(process.communicate(timeout=120)[0]) for name, (process, _) in started.items()}
+    done = [r for r in results.values() if r["ok"]]
+    refused = [r for r in results.values() if not r["ok"]]
+    assert all("beta would go back from 2.1.0 to 2.0.0" in r["error"] for r in refused), refused
+    assert results["new upstream"]["ok"]
+    assert sorted(r["generation"] for r in done) == list(range(2, 2 + len(done)))   # one number, one lock
+    manifest = json.loads((mini_project.lock_dir / "manifest.json").read_text())
+    assert manifest["generation"] == 1 + len(done) and manifest["services"]["beta"] == "2.1.0"
+    assert manifest["outputs"]["lock.txt"] == max(done, key=lambda r: r["generation"])["sha256"]
