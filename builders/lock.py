@@ -8,7 +8,6 @@ manifest.json. The no-op check hashes exactly what the resolver would be given.
 
 import re
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from builders.index import PackageIndex, file_version
 from builders.lockfile import closures, parse_lock, unhashed
 from builders.manifest import (outputs_intact, read_json, sha256_file, sha256_json, sha256_text, write_atomic,
                               write_json)
-from builders.outputs import replacing
+from builders.outputs import replacing, scratch
 from builders.pipconfig import configured_index_url
 from builders.project import Project
 from builders.releases import Series, Source, find_series, service_version, upper_constraints
@@ -148,14 +147,14 @@ def check_python_support(inputs: LockInputs, catalog, index: PackageIndex) -> No
                     hint="choose a suite whose Python the release supports (docs/targets.md)")
 
 
-def run_resolver(inputs: LockInputs, index_url: str) -> str:
-    """Resolve in a scratch directory, so annotations name stable relative paths."""
+def run_resolver(inputs: LockInputs, index_url: str, work_parent: Path) -> str:
+    """Resolve in a scratch directory under `work_parent` (the build directory: a killed run's
+    is removed by the next run that resolves), so annotations name stable relative paths."""
     if inputs.resolver == "pip-tools" and sys.version_info[:2] != tuple(map(int, inputs.suite.python.split("."))):
         raise StackdebError(f"pip-tools resolves for the interpreter it runs on (python "
                             f"{sys.version_info.major}.{sys.version_info.minor}), not {inputs.suite.python} "
                             f"for {inputs.suite.codename}", hint="use --resolver uv for this suite")
-    with tempfile.TemporaryDirectory(prefix="stackdeb-lock-") as scratch:
-        work = Path(scratch)
+    with scratch(work_parent, f"lock-{inputs.series.release_id}-{inputs.suite.codename}-") as work:
         write_atomic(work / "constraints.txt", inputs.constraints)
         for name, text in inputs.service_inputs.items():
             write_atomic(work / name, text)
@@ -166,14 +165,14 @@ def run_resolver(inputs: LockInputs, index_url: str) -> str:
         return (work / "lock.txt").read_text()
 
 
-def resolve_supported(inputs: LockInputs, catalog, index_url: str) -> str:
+def resolve_supported(inputs: LockInputs, catalog, index_url: str, work_parent: Path) -> str:
     """The resolver's output, once the suite's Python is known to be supported. Both wait on the
     index, so they run together; an unsupported Python is the error named even when the
     resolver fails too, since it is the cause."""
     with ThreadPoolExecutor(1) as pool:
         support = pool.submit(check_python_support, inputs, catalog, PackageIndex(index_url))
         try:
-            return run_resolver(inputs, index_url)
+            return run_resolver(inputs, index_url, work_parent)
         finally:
             support.result()          # raises instead of the resolver's error, or of its success
 
@@ -266,7 +265,8 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
 
     check_no_downgrade(manifest.get("services") or {}, inputs, label)     # early: before minutes of resolving
     log.info(f"resolving {len(inputs.versions)} services for {label} with {resolver}")
-    body = resolve_supported(inputs, project.catalog(), index_url or configured_index_url())
+    body = resolve_supported(inputs, project.catalog(), index_url or configured_index_url(),
+                             project.build_dir / "scratch")
     catalog = project.catalog()
     pins = check_lock(body, inputs, {s.name: s.distribution for s in catalog})
     new_closures = closures(pins, list(inputs.versions))

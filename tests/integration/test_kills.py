@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -125,6 +126,7 @@ def one_content_per_version(states) -> None:
 
 def test_a_killed_lock_never_leaves_files_of_two_runs(mini_project):
     mini = mini_project
+    in_tmp = set(Path(tempfile.gettempdir()).glob("stackdeb-lock-*"))
     duration = finish(mini, "lock")
     states, outcomes = [lock_state(mini)], set()
     for number, delay in enumerate(kill_points(duration)):
@@ -134,7 +136,11 @@ def test_a_killed_lock_never_leaves_files_of_two_runs(mini_project):
         outcomes.add("new" if states[-1] != states[-2] else "old")
     assert outcomes == {"old", "new"}, outcomes
     one_content_per_version(states)
-    finish(mini, "lock")
+    # the killed runs' work directories are the build directory's, removed by the next run
+    assert set(Path(tempfile.gettempdir()).glob("stackdeb-lock-*")) == in_tmp
+    age((mini.build / "scratch").glob("lock-*"))
+    finish(mini, "lock", "--force")         # the next run that resolves removes them
+    assert list((mini.build / "scratch").glob("lock-*")) == []
     converged = (mini.lock_dir / "lock.txt").read_bytes(), (mini.lock_dir / "closures.json").read_bytes()
     # an uninterrupted lock of the same inputs
     shutil.rmtree(mini.lock_dir)
