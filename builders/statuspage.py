@@ -9,6 +9,7 @@ import html
 import json
 from pathlib import Path
 
+from builders.manifest import read_json
 from builders.tools import reprepro
 
 PAGE = "index.html"
@@ -32,6 +33,14 @@ def _landed(history: list[dict], suite: str) -> dict[str, str]:
 
 def _promotions(history: list[dict], tested: str) -> list[dict]:
     return [e for e in history if e.get("action") == "promote" and e.get("to") == tested]
+
+
+def _tested_by(work: Path, tested: str) -> dict[str, str]:
+    """Package -> sha256 of the verdict that installed its tested version (tested.json)."""
+    suite, _, release = tested.partition("-")
+    state = (read_json(work / "tested.json") or {}).get(f"{release}-{suite}") or {}
+    return {name: entry.get("tested_by", "") for name, entry in (state.get("packages") or {}).items()
+            if entry.get("tested_by")}
 
 
 def render(work: Path, number: int, history: list[dict], gnupg: Path) -> str:
@@ -63,12 +72,18 @@ def render(work: Path, number: int, history: list[dict], gnupg: Path) -> str:
                          f"<code>{esc(str(verdict.get('sha256'))[:16])}</code>).</p>")
         else:
             parts.append("<p>Nothing promoted yet: the tested suite holds no cluster-tested build set.</p>")
-        parts.append("<table><tr><th>package<th>staging<th>landed in staging<th>tested</tr>")
+        tested_by = _tested_by(work, tested)
+        left_out = (promotions[-1].get("not_covered") or {}) if promotions else {}
+        parts.append("<table><tr><th>package<th>staging<th>landed in staging<th>tested<th>tested by</tr>")
         for name in sorted(set(staged) | set(promoted)):
             version = staged.get(name, "-")
-            mark = "" if version == promoted.get(name) else " class=differs"
-            parts.append(f"<tr{mark}><td>{esc(name)}<td>{esc(version)}"
-                         f"<td>{esc(landed.get(f'{name}={version}', '-'))}<td>{esc(promoted.get(name, '-'))}</tr>")
+            same = version == promoted.get(name)
+            why = (f"verdict <code>{esc(tested_by[name][:16])}</code>" if same and name in tested_by else
+                   esc(f"not covered by the last promotion: {left_out[name]}") if name in left_out else
+                   "" if same else "waiting for a cluster run")
+            parts.append(f"<tr{'' if same else ' class=differs'}><td>{esc(name)}<td>{esc(version)}"
+                         f"<td>{esc(landed.get(f'{name}={version}', '-'))}<td>{esc(promoted.get(name, '-'))}"
+                         f"<td>{why}</tr>")
         parts.append("</table>")
     recent = [e for e in history if e.get("action")][-10:]
     parts.append("<h2>Recent changes</h2><ul>")

@@ -186,6 +186,9 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
             if line.startswith("  venv-")}
     assert "(verdict " in said["venv-alpha"] and "(verdict " in said["venv-beta"]   # each by its own verdict
     assert said["venv-alpha"].split("(verdict ")[1] != said["venv-beta"].split("(verdict ")[1]
+    page = (Repository(repo_root).public / "index.html").read_text()
+    assert "not covered by the last promotion: no machine installed it" in page
+    assert page.count("<td>verdict <code>") == 2        # alpha and the keyring, each by the verdict that tested it
     with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
         promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="none", installed=[]), verdicts.keyring)
     # beta needs alpha beside it: a run of beta alone proves nothing the tested suite could hold
@@ -679,12 +682,13 @@ def test_the_status_page_tells_each_suite_and_the_verdict_that_promoted_it(tmp_p
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     page = urllib.request.urlopen(served + "index.html", timeout=10).read().decode()
     assert "Generation 1" in page and "Nothing promoted yet" in page
-    assert f"<td>venv-alpha<td>{version(1)}<td>20" in page and "<td>-</tr>" in page
+    assert f"<td>venv-alpha<td>{version(1)}<td>20" in page and "<td>-<td>waiting for a cluster run</tr>" in page
     promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1), verdicts.keyring)
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(2))])
     page = (repo_root / "public/index.html").read_text()
     assert "Generation 3" in page and "Tested build set: generation 1, promoted" in page and "1 tests" in page
-    assert f"<tr class=differs><td>venv-alpha<td>{version(2)}" in page and f"<td>{version(1)}</tr>" in page
+    assert f"<tr class=differs><td>venv-alpha<td>{version(2)}" in page
+    assert f"<td>{version(1)}<td>waiting for a cluster run</tr>" in page
     assert "<script" not in page
     rollback(repo_root, "2026.1", "bookworm")      # the page served is the generation's own
     page = (repo_root / "public/index.html").read_text()
