@@ -78,6 +78,10 @@ def check_report(body: bytes, content_type: str) -> dict:
         raise ReportError(400, f"malformed JSON: {exc}") from None
     except RecursionError:
         raise ReportError(400, "malformed JSON: nested too deeply") from None
+    try:   # a lone surrogate (\\ud800) is valid JSON but no text: the database could not store it
+        json.dumps(report, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ReportError(400, "malformed JSON: a string is not valid Unicode (a lone surrogate)") from None
     errors = sorted(_VALIDATOR.iter_errors(report), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
@@ -175,7 +179,7 @@ class InventoryHandler(BaseHTTPRequestHandler):
             log.info(f"inventory: cannot store a report: {exc}")
             self._reply(503, {"status": "refused", "error": "the inventory cannot store reports now"}, close=True)
             return
-        log.info(f"inventory: report from {source} stored as {key}")
+        log.info(f"inventory: report from {source} stored as {printable(key)}")
         self._reply(201, {"status": "accepted", "machine": key})
 
     def do_GET(self):

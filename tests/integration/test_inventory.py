@@ -7,12 +7,15 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent_host import AGENT, canned_host
-from builders.inventory import MAX_BODY, Inventory, make_server, parse_networks
+from builders.inventory import (MAX_BODY, Inventory, ReportError, check_report, format_machines, make_server,
+                                parse_networks)
 from helpers import snapshot
 
 
@@ -103,3 +106,28 @@ def test_a_bad_trusted_network_is_a_clear_error():
     from builders.errors import StackdebError
     with pytest.raises(StackdebError, match="trusted network"):
         parse_networks(["10.0.0.0/33"])
+
+
+# what JSON can carry: any character, lone surrogates included (Hypothesis leaves those out)
+ANY_CHARACTER = st.characters() | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(serial=st.text(ANY_CHARACTER, max_size=20), product=st.text(ANY_CHARACTER, max_size=20))
+def test_any_string_in_a_report_is_stored_or_refused_never_a_traceback(tmp_path, report, serial, product):
+    """Whatever strings a report carries (lone surrogates, controls), the inventory answers: the
+    report is refused with a reason, or stored and listed printable."""
+    body = json.dumps({**report, "machine": {**report["machine"], "serial": serial, "product": product}}).encode()
+    inventory = Inventory(tmp_path / f"db-{uuid.uuid4().hex}" / "inventory.sqlite")
+    try:
+        stored = check_report(body, "application/json")
+    except ReportError as refused:
+        assert refused.status == 400
+        return
+    try:
+        key = inventory.store(stored, "127.0.0.1")
+    except ReportError as refused:      # no serial and no NIC to know the machine by
+        assert refused.status == 400
+        return
+    assert [m["machine"] for m in inventory.machines()] == [key]
+    assert all(line.isprintable() for line in format_machines(inventory.machines()).split("\n"))
