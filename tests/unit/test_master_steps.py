@@ -81,6 +81,7 @@ class StackdebStepTest(StepTest):
         self.expect_result_run(["bundle"], "bundle", stdout="", rc=1, result=json.dumps(
             {"command": "bundle", "ok": False, "error": "no space left on device: /b", "hint": None}).encode())
         self.expect_outcome(result=FAILURE, state_string="bundle failed: no space left on device: /b")
+        self.expect_property("stackdeb_error", {"step": "bundle", "error": "no space left on device: /b", "hint": None})
         return self.run_step()
 
 
