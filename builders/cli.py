@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("action", choices=["status", "serve", "rotate-key"])
     repo.add_argument("--port", type=_port, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
     repo.add_argument("--step", choices=["add", "switch", "retire"], help="rotate-key: the step to take")
+    _add_json(repo)
 
     image = commands.add_parser("image", help="build the node image or the discovery live system",
                                 description="node: a diskimage-builder image wired to the target's staging "
@@ -435,9 +436,11 @@ def cmd_promote(args, project: Project) -> dict | None:
     return {"generation": done.generation, "promoted": done.promoted, "not_covered": done.not_covered}
 
 
-def cmd_repo(args, project: Project) -> None:
-    from builders.repository import rotate_key, serve, status
+def cmd_repo(args, project: Project) -> dict | None:
+    from builders.repository import rotate_key, serve, status, status_data
     if args.action == "status":
+        if args.json or args.result_file:
+            return status_data(project.repo_dir, args.release, args.suite)
         print(status(project.repo_dir, args.release, args.suite))
     elif args.action == "rotate-key":
         if not args.step:
@@ -578,8 +581,8 @@ def cmd_machines(args, project: Project) -> None:
 
 
 # the commands whose --json is a result (machines --json is the list of machines itself)
-RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "cluster", "promote", "image",
-                   "store"}
+RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "cluster", "promote", "repo",
+                   "image", "store"}
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "prove": cmd_prove, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,

@@ -689,33 +689,51 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     return Promotion(new, [p["name"] for p in chosen], not_covered)
 
 
-def status(root: Path, release: str, suite_name: str) -> str:
+def status_data(root: Path, release: str, suite_name: str) -> dict:
+    """What the repository holds for a target, as data (`repo status --json`): per package its
+    staging and tested versions and the sha256 of the verdict that installed its tested one."""
     target = get_target(release, suite_name)
     repo = Repository(root)
     live = repo.live_generation()
-    if live is None:
-        return "the repository is empty"
-    base = repo.generation_dir(live)
-    others = sorted(set(targets_state(base)) - {target.name})
-    if target.name not in targets_state(base):
-        return (f"live generation: {live}; nothing published for {target.label}"
-                f"{' (targets: ' + ', '.join(others) + ')' if others else ''}")
     staging, tested = target.repo_suites
+    data = {"target": target.label, "staging_suite": staging, "tested_suite": tested, "live_generation": live,
+            "kept": repo.generations(), "published": False, "other_targets": [], "packages": {}, "history": []}
+    if live is None:
+        return data
+    base = repo.generation_dir(live)
+    data["other_targets"] = sorted(set(targets_state(base)) - {target.name})
+    if target.name not in targets_state(base):
+        return data
     staged = reprepro.list_packages(base, staging, repo.gnupg)
     promoted = reprepro.list_packages(base, tested, repo.gnupg)
-    lines = [f"target {target.label}: {staging} and {tested}",
-             f"live generation: {live} (kept: {', '.join(map(str, repo.generations()))})"
-             f"{'; other targets: ' + ', '.join(others) if others else ''}"]
-    tested_by = {name: entry.get("tested_by", "") for name, entry in
+    tested_by = {name: entry.get("tested_by") for name, entry in
                  ((tested_state(base).get(target.name) or {}).get("packages") or {}).items()}
-    for name in sorted(set(staged) | set(promoted)):
-        mark = "" if staged.get(name) == promoted.get(name) else "   <- differs"
-        verdict = f"  (verdict {tested_by[name][:12]})" if tested_by.get(name) else ""
-        lines.append(f"  {name:32} staging {staged.get(name, '-'):32} tested {promoted.get(name, '-')}{verdict}{mark}")
-    history = repo.history()
-    mine = [e for e in history if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
-    if mine:
+    data["published"] = True
+    data["packages"] = {name: {"staging": staged.get(name), "tested": promoted.get(name),
+                               "tested_by": tested_by.get(name) if promoted.get(name) else None}
+                        for name in sorted(set(staged) | set(promoted))}
+    data["history"] = [e for e in repo.history()
+                       if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
+    return data
+
+
+def status(root: Path, release: str, suite_name: str) -> str:
+    data = status_data(root, release, suite_name)
+    live, others = data["live_generation"], data["other_targets"]
+    if live is None:
+        return "the repository is empty"
+    if not data["published"]:
+        return (f"live generation: {live}; nothing published for {data['target']}"
+                f"{' (targets: ' + ', '.join(others) + ')' if others else ''}")
+    lines = [f"target {data['target']}: {data['staging_suite']} and {data['tested_suite']}",
+             f"live generation: {live} (kept: {', '.join(map(str, data['kept']))})"
+             f"{'; other targets: ' + ', '.join(others) if others else ''}"]
+    for name, entry in data["packages"].items():
+        mark = "" if entry["staging"] == entry["tested"] else "   <- differs"
+        verdict = f"  (verdict {entry['tested_by'][:12]})" if entry["tested_by"] else ""
+        lines.append(f"  {name:32} staging {entry['staging'] or '-':32} tested {entry['tested'] or '-'}{verdict}{mark}")
+    if data["history"]:
         lines.append("history (newest last):")
         lines += [f"  {e['at']} {e['action']}{' ' + e['step'] if e.get('step') else ''} -> generation "
-                  f"{e.get('generation')} by {e.get('by')}" for e in mine]
+                  f"{e.get('generation')} by {e.get('by')}" for e in data["history"]]
     return "\n".join(lines)

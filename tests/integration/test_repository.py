@@ -22,7 +22,7 @@ from builders.fileserver import start_file_server
 from builders.manifest import sha256_file
 from builders.project import Project
 from builders.cluster.verdict import KEY_NAME
-from builders.repository import Repository, promote, publish_build_set, rollback, status
+from builders.repository import Repository, promote, publish_build_set, rollback, status, status_data
 from builders.targets import get_suite
 from builders.tools import gpg, reprepro
 from builders.tools.namespace import Bind, run_in_chroot
@@ -186,6 +186,10 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
             if line.startswith("  venv-")}
     assert "(verdict " in said["venv-alpha"] and "(verdict " in said["venv-beta"]   # each by its own verdict
     assert said["venv-alpha"].split("(verdict ")[1] != said["venv-beta"].split("(verdict ")[1]
+    packages = status_data(repo_root, "2026.1", "bookworm")["packages"]     # repo status --json
+    assert packages["venv-alpha"]["tested"] == version(2) and packages["venv-beta"]["tested"] == version(1)
+    assert {packages[n]["tested_by"] for n in ("venv-alpha", "venv-beta")} == {
+        sha256_file(tmp_path / "verdict-3.json"), sha256_file(tmp_path / "verdict-1.json")}
     page = (Repository(repo_root).public / "index.html").read_text()
     assert "not covered by the last promotion: no machine installed it" in page
     assert page.count("<td>verdict <code>") == 2        # alpha and the keyring, each by the verdict that tested it
