@@ -56,7 +56,7 @@ class BytesWriter(FileWriterImpl):
     (Buildbot's StringFileWriter decodes each block: a character cut by a block fails)."""
 
     def __init__(self):
-        self.data = b""
+        self.data = bytearray()         # grows in place: a long result costs no quadratic copying
 
     def remote_write(self, data):
         self.data += data if isinstance(data, bytes) else data.encode()
@@ -105,15 +105,14 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
         if self.result is None:
             yield self.addCompleteLog("result", f"{self.result_problem}\n")
             return FAILURE if outcome == SUCCESS else outcome   # a success that says nothing is not one
-        if not self.result["ok"]:
-            # whole, for whoever reads the build through the REST API; the summary is cut
-            self.setProperty("stackdeb_error", {"step": self.name, "error": self.result.get("error"),
-                                                "hint": self.result.get("hint")}, "stackdeb")
         if self.result["ok"]:
             for prop, field in self.properties_from.items():
                 if field in self.result:
                     self.setProperty(prop, self.result[field], "stackdeb")
             self.took_result(self.result)
+        else:   # whole, for whoever reads the build through the REST API; the summary is cut
+            self.setProperty("stackdeb_error", {"step": self.name, "error": self.result.get("error"),
+                                                "hint": self.result.get("hint")}, "stackdeb")
         return outcome
 
     @defer.inlineCallbacks
@@ -130,7 +129,7 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
             if len(writer.data) >= RESULT_MAX_BYTES:
                 return None, f"{where} is larger than {RESULT_MAX_BYTES // 2**20} MiB"
             return None, f"stackdeb wrote no result: {where} could not be read"
-        return parse_result(writer.data, where)
+        return parse_result(bytes(writer.data), where)
 
     def remove_result(self, name: str):
         return self.runRmdir(self.build.path_module.join(self.workdir, name), abandonOnFailure=False)

@@ -133,7 +133,7 @@ def test_any_result_reads_back_as_written_whatever_the_blocks(fields, ok, block)
     writer = BytesWriter()
     for start in range(0, len(data), block):
         writer.remote_write(data[start:start + block])
-    assert parse_result(writer.data, "f") == (result, None)
+    assert parse_result(bytes(writer.data), "f") == (result, None)
 
 
 @given(data=st.binary(max_size=200))
