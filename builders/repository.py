@@ -611,7 +611,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     build set older than the one last promoted. `proven` refuses packages without their
     reproducibility and lintian proof (builders/proof)."""
     from builders.cluster.needs import with_their_needs
-    from builders.cluster.verdict import coverage, read_verified
+    from builders.cluster.verdict import VENV_PREFIX, coverage, read_verified
     target = get_target(release, suite_name)
     suite = target.suite
     repo = Repository(root)
@@ -654,7 +654,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                                 hint="run the cluster on a layout that installs the services to promote "
                                      "and those they need")
         # the bundle and the keyring are no service: they go with the services built and signed with them
-        chosen = covered + [p for p in named["packages"] if not p["name"].startswith("venv-")]
+        chosen = covered + [p for p in named["packages"] if not p["name"].startswith(VENV_PREFIX)]
         if proven:
             proven(chosen)
         if all(already.get(p["name"]) == p["version"] for p in chosen):
@@ -677,7 +677,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                             "from": named["suite"], "to": tested,
                             "build_set_generation": number, "promoted": [p["name"] for p in chosen],
                             "not_covered": not_covered, "verdict": {
-                                "sha256": sha256_file(verdict_path), "tests": len(verdict.get("tests", [])),
+                                "sha256": verdict_sha256, "tests": len(verdict.get("tests", [])),
                                 "tempest": verdict.get("tempest"),
                                 "layout": (verdict.get("layout") or {}).get("name")}})
         _make_live(repo, work, new, [target], keys.sign_with, state, event)

@@ -2,8 +2,6 @@
 yaml.YAMLError (which each reader turns into its one line), never unbounded memory, a
 structure that holds itself, or another exception."""
 
-import time
-
 import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
@@ -14,11 +12,9 @@ LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{chr(ord('b') + i)}: &{chr(ord('b') + i)} [{', '.join(['*' + chr(ord('a') + i)] * 9)}]\n" for i in range(8))
 
 
-def test_a_billion_laughs_is_refused_at_once():
-    started = time.monotonic()
+def test_a_billion_laughs_is_refused_before_anything_is_built():
     with pytest.raises(yaml.YAMLError, match="expands to more than 200000 values through its aliases"):
         load_yaml(LAUGHS)
-    assert time.monotonic() - started < 5      # a bound on the work, not a benchmark: it builds nothing
 
 
 def test_a_value_that_contains_itself_is_refused():
