@@ -180,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
                                               "and stackdeb's checks), write a signed verdict, tear it all down. "
                                               "Needs root. Exit 0 only when the verdict passes.")
     _add_target(cluster)
-    cluster.add_argument("--layout", default="minimal",
-                         help="a layout name (layouts/NAME.yaml) or a YAML file (default: %(default)s)")
+    cluster.add_argument("--layout", default="changed",
+                         help="'changed' (the default): the services whose staged package differs from the "
+                              "tested suite's, with the services they need from the tested suite, on a layout "
+                              "derived from them; or a layout name (layouts/NAME.yaml) or a YAML file")
     cluster.add_argument("--keep", action="store_true",
                          help="leave the cluster running after the verdict, until interrupted")
     _add_json(cluster)
@@ -250,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--poll-interval", type=_at_least(1), default=300, help="seconds between polls (default: %(default)s)")
     master.add_argument("--no-kick-off", action="store_true", help="start without building")
     master.add_argument("--cluster-layout", default="minimal",
-                        help="start: the layout the cluster builder runs, or none to stop at staging "
-                             "(written to master.yaml on first start; default: %(default)s)")
+                        help="start: the layout the cluster builder runs: changed (what differs from the "
+                             "tested suite, with what it needs), a layout name, or none to stop at staging "
+                             "(written to master.yaml on first start; default: %(default)s, which the main "
+                             "job tests in minutes where the twelve services take over an hour)")
     master.add_argument("--also-target", action="append", default=[], metavar="RELEASE/SUITE",
                         help="start: another target the master builds (repeatable; written to master.yaml "
                              "on first start), e.g. 2026.1/trixie")
@@ -409,8 +413,13 @@ def cmd_cluster(args, project: Project) -> dict:
     if args.report:
         summary = report(latest_verdict(project, get_target(args.release, args.suite)))
     else:
+        from builders.cluster.changeset import NothingToTest
         from builders.cluster.run import run_cluster
-        passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
+        try:
+            passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
+        except NothingToTest as nothing:
+            log.info(f"cluster: {nothing.message}: {nothing.hint}")
+            return {"result": "nothing-to-test", "summary": nothing.message, "verdict": None}
         if not passed:
             raise StackdebError(f"the cluster tests failed: see {verdict}",
                                 hint="the build set stays in staging; nothing was promoted")
@@ -439,9 +448,12 @@ def cmd_promote(args, project: Project) -> dict | None:
 def cmd_repo(args, project: Project) -> dict | None:
     from builders.repository import rotate_key, serve, status, status_data
     if args.action == "status":
+        from builders.targets import get_target
+        # the target's last cluster run says why what waits in staging waits
+        verdict = project.target_dir("cluster", get_target(args.release, args.suite)) / "latest" / "verdict.json"
         if args.json or args.result_file:
-            return status_data(project.repo_dir, args.release, args.suite)
-        print(status(project.repo_dir, args.release, args.suite))
+            return status_data(project.repo_dir, args.release, args.suite, verdict)
+        print(status(project.repo_dir, args.release, args.suite, verdict))
     elif args.action == "rotate-key":
         if not args.step:
             raise StackdebError("rotate-key needs --step add, switch or retire", hint="docs/repository.md")

@@ -562,7 +562,10 @@ def build_set_of(repo: Repository, number: int, suite: Suite, release: str) -> d
             "packages": _suite_packages(repo, base, staging)}
 
 
-def live_build_set(root: Path, release: str, suite_name: str) -> dict:
+def live_suites(root: Path, release: str, suite_name: str) -> tuple[dict, list[dict]]:
+    """The live generation's build set (staging) and what its tested suite holds (each package's
+    name, version, pool file and sha256; none before a first promotion), read together under
+    the publishers' lock: one generation, both suites."""
     suite = get_suite(suite_name)
     repo = Repository(root)
     with repo.locked():
@@ -570,7 +573,10 @@ def live_build_set(root: Path, release: str, suite_name: str) -> dict:
         if live is None:
             raise StackdebError("there is no build set in staging: the repository is empty",
                                 hint=f"stackdeb publish --release {release} --suite {suite.codename}")
-        return build_set_of(repo, live, suite, release)
+        build_set = build_set_of(repo, live, suite, release)
+        base, tested = repo.generation_dir(live), Target(release, suite).tested_suite
+        held = _suite_packages(repo, base, tested) if (base / "dists" / tested / "InRelease").is_file() else []
+        return build_set, held
 
 
 def export_generation(root: Path, number: int, dest: Path) -> None:
@@ -611,7 +617,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     build set older than the one last promoted. `proven` refuses packages without their
     reproducibility and lintian proof (builders/proof)."""
     from builders.cluster.needs import with_their_needs
-    from builders.cluster.verdict import VENV_PREFIX, coverage, read_verified
+    from builders.cluster.verdict import VENV_PREFIX, coverage, disagreements, read_verified
     target = get_target(release, suite_name)
     suite = target.suite
     repo = Repository(root)
@@ -627,6 +633,11 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                             f"not {target.label}")
     named = verdict["build_set"]
     number = named["generation"]
+    wrong = disagreements(verdict)
+    if wrong:
+        raise StackdebError(f"the verdict disagrees with its own build set: {wrong[0]}"
+                            f"{f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}",
+                            hint="nothing was promoted; the run did not test the build set it names")
     covered, not_covered = coverage(verdict)
     with repo.locked():
         if not repo.generation_dir(number).is_dir():
@@ -689,9 +700,12 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
     return Promotion(new, [p["name"] for p in chosen], not_covered)
 
 
-def status_data(root: Path, release: str, suite_name: str) -> dict:
+def status_data(root: Path, release: str, suite_name: str, verdict: Path | None = None) -> dict:
     """What the repository holds for a target, as data (`repo status --json`): per package its
-    staging and tested versions and the sha256 of the verdict that installed its tested one."""
+    staging and tested versions, the verdict that installed its tested one (`tested_by`: its
+    sha256; `proven`: with its layout and when it was promoted) and, for a package waiting in
+    staging, why (`waiting`, from the target's last cluster run, `verdict`)."""
+    from builders.cluster.report import waiting_reasons
     target = get_target(release, suite_name)
     repo = Repository(root)
     live = repo.live_generation()
@@ -708,17 +722,25 @@ def status_data(root: Path, release: str, suite_name: str) -> dict:
     promoted = reprepro.list_packages(base, tested, repo.gnupg)
     tested_by = {name: entry.get("tested_by") for name, entry in
                  ((tested_state(base).get(target.name) or {}).get("packages") or {}).items()}
+    history = repo.history()
+    promotions = {(e.get("verdict") or {}).get("sha256"): e for e in history
+                  if e.get("action") == "promote" and e.get("target") == target.name}
     data["published"] = True
     data["packages"] = {name: {"staging": staged.get(name), "tested": promoted.get(name),
                                "tested_by": tested_by.get(name) if promoted.get(name) else None}
                         for name in sorted(set(staged) | set(promoted))}
-    data["history"] = [e for e in repo.history()
-                       if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
+    for name, entry in data["packages"].items():
+        event = promotions.get(entry["tested_by"]) if entry["tested_by"] else None
+        entry["proven"] = {"verdict": entry["tested_by"], "layout": event["verdict"].get("layout"),
+                           "promoted_at": event["at"]} if event else None
+    for name, why in waiting_reasons(data["packages"], verdict).items():
+        data["packages"][name]["waiting"] = why
+    data["history"] = [e for e in history if e.get("target") == target.name or e.get("action") == "rotate-key"][-5:]
     return data
 
 
-def status(root: Path, release: str, suite_name: str) -> str:
-    data = status_data(root, release, suite_name)
+def status(root: Path, release: str, suite_name: str, verdict: Path | None = None) -> str:
+    data = status_data(root, release, suite_name, verdict)
     live, others = data["live_generation"], data["other_targets"]
     if live is None:
         return "the repository is empty"
@@ -730,8 +752,10 @@ def status(root: Path, release: str, suite_name: str) -> str:
              f"{'; other targets: ' + ', '.join(others) if others else ''}"]
     for name, entry in data["packages"].items():
         mark = "" if entry["staging"] == entry["tested"] else "   <- differs"
-        verdict = f"  (verdict {entry['tested_by'][:12]})" if entry["tested_by"] else ""
-        lines.append(f"  {name:32} staging {entry['staging'] or '-':32} tested {entry['tested'] or '-'}{verdict}{mark}")
+        proof = f"  (verdict {entry['tested_by'][:12]})" if entry["tested_by"] else ""
+        lines.append(f"  {name:32} staging {entry['staging'] or '-':32} tested {entry['tested'] or '-'}{proof}{mark}")
+        if entry.get("waiting"):
+            lines.append(f"  {'':32} waiting: {entry['waiting']}")
     if data["history"]:
         lines.append("history (newest last):")
         lines += [f"  {e['at']} {e['action']}{' ' + e['step'] if e.get('step') else ''} -> generation "

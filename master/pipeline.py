@@ -12,8 +12,9 @@ they rebuild bit for bit and pass lintian runs after, and gates promotion.
                      lintian, beside the images; promote requires the proof (builders/proof)
     images           the suite's discovery system and the target's node image (no-ops when
                      their inputs did not change)
-    cluster          stackdeb cluster on the settings' layout; its report step shows each phase,
-                     the test counts and the logs
+    cluster          stackdeb cluster on the settings' layout (by default `changed`: the services
+                     whose package differs from the tested suite's, with those they need); its
+                     report step shows each phase, the test counts and the logs
     promote          stackdeb promote --verdict: triggered by a pass, or forced by an engineer
 """
 
@@ -109,9 +110,11 @@ def builder_configs(settings, catalog) -> list:
                  properties={"node_image": "image"}),
     ])
     cluster = util.BuildFactory([
-        Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster", result=False,
-                 description=f"cluster ({settings.cluster_layout})", haltOnFailure=False),
-        ClusterReport(),
+        Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster",
+                 description=f"cluster ({settings.cluster_layout})", haltOnFailure=False,
+                 properties={"cluster_outcome": "result"}),
+        # nothing changed since the tested suite: no run, no verdict to report or promote
+        ClusterReport(doStepIf=lambda step: step.getProperty("cluster_outcome") != "nothing-to-test"),
         steps.Trigger(name="promote", schedulerNames=["promote-tested"], waitForFinish=True, haltOnFailure=True,
                       doStepIf=lambda step: (settings.promote == "auto"
                                              and step.getProperty("cluster_result") == "pass"),

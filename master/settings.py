@@ -66,7 +66,7 @@ class Settings:
     nightly: tuple[int, int] | None     # hour, minute
     watched: list[str]                  # services whose new releases start builds
     workers: list[WorkerSettings]
-    cluster_layout: str = "minimal"     # the layout the cluster builder runs
+    cluster_layout: str = "changed"     # the layout the cluster builder runs (changed: derived)
     promote: str = "auto"               # auto: a passing cluster run promotes; manual: engineers do
     store: "StoreSettings | None" = None    # workers that share nothing hand artifacts over through it
 
@@ -150,8 +150,8 @@ def parse_settings(data: dict, basedir: Path, catalog: Catalog, where: str) -> S
     cluster = data.get("cluster") or {}
     if not isinstance(cluster, dict) or set(cluster) - {"layout", "promote"}:
         fail(f"cluster: expected layout and promote, got {cluster!r}")
-    layout = str(cluster.get("layout", "minimal"))
-    if layout != "none":
+    layout = str(cluster.get("layout", "changed"))
+    if layout not in ("none", "changed"):
         try:
             find_layout(layout)
         except StackdebError as exc:

@@ -63,6 +63,9 @@ class ClusterContext:
     # how long a service's API may take to answer after its start: under TCG, nova's takes
     # about ten minutes to load beside its four daemons (the run gives its configure timeout)
     api_wait: int = 600
+    # services installed from the tested suite, not staging (the `changed` layout's unchanged needs)
+    from_tested: tuple[str, ...] = ()
+    tested_suite: str = ""
 
     def address_of_service(self, service: str) -> str:
         return self.addresses[self.layout.role_of(service).name]
@@ -111,12 +114,14 @@ def render_ini(sections: dict[str, dict[str, str]]) -> str:
 
 
 def prepare_task(ctx: ClusterContext, role: Role, hostname: str) -> str:
-    """The apt proxy for Debian's packages, the staging generation under test as the only
-    stackdeb source, and apt-get update (which fails if the suite's signature does not verify)."""
+    """The apt proxy for Debian's packages, the generation under test as the only stackdeb
+    source (its staging suite, and its tested suite when services come from there), and
+    apt-get update (which fails if a suite's signature does not verify)."""
     host = ctx.server
     proxy = (f'Acquire::http::Proxy "{ctx.apt_proxy}";\n'
              f'Acquire::http::Proxy::{host} "DIRECT";\nAcquire::Retries "3";\n')
-    sources = (f"Types: deb\nURIs: {ctx.repo_url}\nSuites: {ctx.suite}\nComponents: main\n"
+    suites = " ".join([ctx.suite, *([ctx.tested_suite] if ctx.from_tested else [])])
+    sources = (f"Types: deb\nURIs: {ctx.repo_url}\nSuites: {suites}\nComponents: main\n"
                f"Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg\n")
     return ("hostnamectl set-hostname " + shlex.quote(hostname) + " 2>/dev/null || hostname " +
             shlex.quote(hostname) + "\n" +
@@ -131,7 +136,12 @@ def prepare_task(ctx: ClusterContext, role: Role, hostname: str) -> str:
 
 
 def install_task(ctx: ClusterContext, role: Role) -> str:
-    packages = role.debian_packages + [ctx.catalog.get(s).package_name for s in role.services]
+    """Debian's packages through the proxy, each service's from staging, or from the tested
+    suite (`venv-x/<tested suite>`: apt takes that suite's version) when it is there to run
+    beside a changed one."""
+    packages = role.debian_packages + [ctx.catalog.get(s).package_name
+                                       + (f"/{ctx.tested_suite}" if s in ctx.from_tested else "")
+                                       for s in role.services]
     return ("export DEBIAN_FRONTEND=noninteractive\n"
             f"apt-get install -y -q --no-install-recommends {' '.join(packages)} > /tmp/install.log 2>&1 "
             "|| { tail -n 40 /tmp/install.log; exit 1; }\n"

@@ -44,3 +44,39 @@ def describe(summary: dict) -> str:
     lines += [f"log {name}: {entry['path']}" for name, entry in summary["logs"].items()]
     lines.append(f"verdict: {summary['verdict']}")
     return "\n".join(lines)
+
+
+def waiting_reasons(packages: dict[str, dict], verdict_path: Path | None) -> dict[str, str]:
+    """Why each venv package whose staging version is not the tested one waits, as far as the
+    target's last cluster run tells: it failed there (and where), or that run did not cover it
+    (and why), or no run has tested it yet."""
+    from builders.cluster.verdict import VENV_PREFIX, coverage
+    from builders.manifest import sha256_file
+    verdict = (read_json(verdict_path) or {}) if verdict_path and verdict_path.is_file() else {}
+    tested = {(p["name"], p["version"]) for p in (verdict.get("build_set") or {}).get("packages") or []}
+    which = ""
+    if verdict:
+        which = (f"verdict {sha256_file(verdict_path)[:12]} (layout {(verdict.get('layout') or {}).get('name')}, "
+                 f"{verdict.get('finished_at')})")
+    _, not_covered = coverage(verdict) if verdict else ([], {})
+    failure = verdict.get("failure") or {}
+    failed = {t.get("service"): t.get("name") for t in verdict.get("tests") or [] if t.get("result") == "failed"}
+    reasons = {}
+    for name, entry in packages.items():
+        if not name.startswith(VENV_PREFIX) or not entry.get("staging") or entry["staging"] == entry.get("tested"):
+            continue
+        service = name.removeprefix(VENV_PREFIX)
+        if (name, entry["staging"]) not in tested:
+            reasons[name] = "not tested yet: no cluster run of this version"
+        elif verdict.get("result") != "pass" and failure.get("service") == service:
+            reasons[name] = f"failed in {which}: {failure.get('phase')}: {failure.get('message')}"[:400]
+        elif verdict.get("result") != "pass" and service in failed:
+            reasons[name] = f"failed in {which}: test {failed[service]}"
+        elif verdict.get("result") != "pass":
+            reasons[name] = f"its run failed in {which} (in {failure.get('phase')}" \
+                            f"{', at ' + failure['service'] if failure.get('service') else ''})"
+        elif name in not_covered:
+            reasons[name] = f"not covered by {which}: {not_covered[name]}"
+        else:
+            reasons[name] = f"covered by {which}, not promoted yet"
+    return reasons

@@ -19,13 +19,15 @@ import signal
 import socket
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from builders import log, tools
 from builders.cluster import configure, network as net, smoke
 from builders.cluster.identity import Keystone, wait_for_api
+from builders.cluster.changeset import CHANGED, ChangeSet, changed_services, derive_layout, layout_yaml
 from builders.cluster.layout import Layout, assign_roles, load_layout
+from builders.cluster.needs import service_needs
 from builders.cluster.machines import Machine
 from builders.cluster.services import TaskBoard, start_servers
 from builders.cluster.verdict import coverage, write_signed
@@ -34,7 +36,7 @@ from builders.images import image_problems
 from builders.inventory import Inventory
 from builders.outputs import using
 from builders.project import Project
-from builders.repository import export_generation, live_build_set
+from builders.repository import export_generation, live_suites
 from builders.targets import Target, get_suite
 from builders.tools import aptcacherng, qemu
 
@@ -88,6 +90,7 @@ class Run:
     current: str = "preflight"
     not_configured: dict = field(default_factory=dict)   # service -> PhaseFailed: smoke skips it
     recipes: dict = field(default_factory=dict)          # packaging/cluster-config.yaml
+    changes: ChangeSet | None = None                     # the `changed` layout's selection
 
     @contextmanager
     def phase(self, name: str):
@@ -106,29 +109,44 @@ class Run:
             log.info(f"cluster: {name}: {entry['result']} [{entry['seconds']:.0f}s]")
 
 
-def preflight(project: Project, release: str, suite_name: str, layout_spec: str) -> tuple[Layout, dict, dict]:
-    """Everything that can be checked before anything starts."""
+def preflight(project: Project, release: str, suite_name: str,
+              layout_spec: str) -> tuple[Layout, dict, dict, ChangeSet | None]:
+    """Everything that can be checked before anything starts. The `changed` layout is derived
+    from what staging holds beside the tested suite (builders/cluster/changeset.py)."""
     suite = get_suite(suite_name)
     catalog = project.catalog()
-    layout = load_layout(layout_spec, catalog)
     recipes = configure.load_recipes()
-    configure.check_recipes(layout, recipes)
+    needs = service_needs(recipes, configure.SERVICE_CONFIG.name)
+    layout = None if layout_spec == CHANGED else load_layout(layout_spec, catalog)
+    if layout:
+        configure.check_recipes(layout, recipes)
     for tool in REQUIRED_TOOLS:
         tools.find(tool)
     if os.geteuid() != 0:
         raise StackdebError("the cluster stage needs root: it creates a network namespace, a bridge and "
                             "tap devices", hint="run it as root (or with sudo)")
-    check_capacity(layout)
+    if layout:
+        check_capacity(layout)
     problems = image_problems(project, release, suite.codename)
     if problems:
         raise StackdebError("the images are not ready for this target: " + "; ".join(problems))
-    build_set = live_build_set(project.repo_dir, release, suite.codename)
+    build_set, tested = live_suites(project.repo_dir, release, suite.codename)
+    changes = None
+    if layout is None:
+        changes = changed_services(build_set["packages"], tested, needs)
+        layout = derive_layout(changes, recipes, catalog)
+        configure.check_recipes(layout, recipes)
+        check_capacity(layout)
+        log.info(f"cluster: changed since the tested suite: {', '.join(changes.changed)}"
+                 + (f"; beside them from the tested suite: {', '.join(changes.needed)}" if changes.needed else ""))
     staged = {p["name"] for p in build_set["packages"]}
-    missing = [catalog.get(s).package_name for s in layout.services if catalog.get(s).package_name not in staged]
+    from_tested = set(changes.needed) if changes else set()
+    missing = [catalog.get(s).package_name for s in layout.services
+               if s not in from_tested and catalog.get(s).package_name not in staged]
     if missing:
         raise StackdebError(f"{', '.join(missing)} not in {build_set['suite']} (generation "
                             f"{build_set['generation']})", hint="build and publish them first")
-    return layout, recipes, build_set
+    return layout, recipes, build_set, changes
 
 
 def check_capacity(layout: Layout, meminfo: Path = Path("/proc/meminfo"), cpus: int | None = None) -> None:
@@ -149,14 +167,18 @@ def check_capacity(layout: Layout, meminfo: Path = Path("/proc/meminfo"), cpus: 
 def run_cluster(project: Project, release: str, suite_name: str, layout_spec: str, keep: bool = False) -> tuple[bool, Path]:
     """Run the cluster for the live staged build set; return (passed, verdict path)."""
     limits = timeouts()
-    layout, recipes, build_set = preflight(project, release, suite_name, layout_spec)
+    layout, recipes, build_set, changes = preflight(project, release, suite_name, layout_spec)
     suite = get_suite(suite_name)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run = Run(project, release, suite.codename, layout, build_set,
               project.target_dir("cluster", Target(release, suite)) / f"{stamp}-{os.getpid()}")
     run.timeouts = limits
     run.recipes = recipes
+    run.changes = changes
     run.dir.mkdir(parents=True)
+    if changes:         # kept as a file: `--layout <run>/layout.yaml` runs the same cluster again
+        (run.dir / "layout.yaml").write_text(layout_yaml(layout))
+        run.layout = layout = replace(layout, source=run.dir / "layout.yaml")
     log.info(f"cluster: layout {layout.name} on the build set of generation {build_set['generation']} "
              f"({len(build_set['packages'])} packages); run directory {run.dir}")
     started = time.time()
@@ -277,7 +299,9 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
     ctx = configure.ClusterContext(
         layout, catalog, recipes, {role: m.address for role, m in by_role.items()}, net.SERVER,
         net.REPO_URL, f"http://{net.SERVER}:{net.PORTS['apt']}/",
-        run.build_set["suite"], passwords, api_wait=max(60, int(run.timeouts["configure"]) - 60))
+        run.build_set["suite"], passwords, api_wait=max(60, int(run.timeouts["configure"]) - 60),
+        from_tested=run.changes.needed if run.changes else (),
+        tested_suite=Target(run.release, get_suite(run.suite)).tested_suite)
     roles = {r.name: r for r in layout.roles}
     tasks_url = f"http://{net.SERVER}:{net.PORTS['tasks']}/tasks"
     with run.phase("image"):
@@ -477,7 +501,6 @@ def _smoke(run: Run, board: TaskBoard, ctx, by_role: dict, network, recipes: dic
 
 
 def _only(role, service):
-    from dataclasses import replace
     return replace(role, infrastructure=(), services=(service,))
 
 
@@ -518,6 +541,7 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
         "result": "pass" if passed else "fail",
         "target": {"release": run.release, "suite": run.suite},
         "build_set": run.build_set,
+        "changes": run.changes.as_dict() if run.changes else None,
         "layout": {"name": run.layout.name, "file": str(run.layout.source),
                    "roles": {r.name: {"services": list(r.services), "infrastructure": list(r.infrastructure)}
                              for r in run.layout.roles}},

@@ -105,3 +105,20 @@ def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
         else:
             covered.append(package)
     return covered, not_covered
+
+
+def disagreements(verdict: dict) -> list[str]:
+    """The venv packages a machine installed at another version or with other bytes than the
+    build set's own entry for that name: a verdict like that does not describe its build set,
+    and promotes nothing. (A package the build set does not hold is no disagreement: it came
+    from the tested suite to run beside a changed one.)"""
+    named = {p["name"]: (p["version"], p["sha256"]) for p in (verdict.get("build_set") or {}).get("packages") or []}
+    found = []
+    for machine in verdict.get("machines") or []:
+        digests = machine.get("installed_sha256") or {}
+        for name, version in sorted((machine.get("installed") or {}).items()):
+            if name in named and (version, digests.get(name) or "") != named[name]:
+                found.append(f"{machine.get('name')} installed {name} {version}"
+                             f"{'' if version != named[name][0] else ' with other bytes'}, "
+                             f"the build set has {named[name][0]}")
+    return found

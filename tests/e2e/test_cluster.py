@@ -29,6 +29,7 @@ from builders.embedded import WebClient, follow_pipeline
 from builders.errors import StackdebError
 from builders.fileserver import start_file_server
 from builders.inventory import Inventory
+from builders.manifest import sha256_file
 from builders.project import Project
 from builders.targets import get_suite
 from builders.tools.namespace import Bind, run_in_chroot
@@ -276,6 +277,76 @@ def test_each_node_image_checked_its_staging_source_and_key_at_boot(passing_run)
         assert f"stackdeb-node: sources: URIs: {REPO_URL}" in console
         assert "stackdeb-node: sources: Suites: bookworm-2026.1-staging" in console
         assert "Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg" in console
+
+
+@pytest.fixture(scope="module")
+def one_change(target, passing_run, tmp_path_factory):
+    """After the first promotion, one service changes: placement's catalog revision is bumped,
+    its package built (and proven) from a copy of the project, published alone to staging; then
+    the cluster's default run (`--layout changed`), and the promotion of its verdict. Built in
+    a build directory of its own: the session's packages stay as other tests know them."""
+    env, repo = target
+    work = tmp_path_factory.mktemp("one-change")
+    root, build = work / "project", work / "build"
+    for folder in ("packaging", "requirements-bundles"):
+        shutil.copytree(PROJECT_DIR / folder, root / folder)
+    catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
+    catalog["placement"]["revision"] = catalog["placement"].get("revision", 1) + 1
+    (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
+    shared = Path(env["STACKDEB_BUILD_DIR"])
+    build.mkdir()
+    shutil.copytree(shared / "bundles", build / "bundles", copy_function=os.link)   # the same bundle
+    changed = {**env, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(build)}
+    built = stackdeb(changed, "package", "placement", "--check-reproducible")
+    assert built.returncode == 0, built.stderr[-3000:]
+    (deb,) = (build / "packages/2026.1-bookworm/placement").glob("venv-placement_*.deb")
+    published = stackdeb(changed, "publish", str(deb))
+    assert published.returncode == 0, published.stderr[-3000:]
+    for proof in (build / "proofs").glob("*.json"):         # promotion reads the proofs beside the verdicts
+        shutil.copy(proof, shared / "proofs" / proof.name)
+    before = apt_candidates(repo)
+    run = stackdeb(env, "cluster")
+    left = leftovers(env)
+    verdict, path = verdict_of(env)
+    promoted = stackdeb(env, "promote", "--verdict", path)
+    again = stackdeb(env, "cluster", "--json")
+    status = json.loads(stackdeb(env, "repo", "status", "--json").stdout)
+    return {"run": run, "left": left, "verdict": verdict, "path": Path(path), "promoted": promoted,
+            "before": before, "after": apt_candidates(repo), "again": again, "status": status}
+
+
+def test_a_change_to_one_service_is_tested_beside_what_it_needs_and_promoted_alone(passing_run, one_change):
+    first = passing_run[3]
+    run, verdict = one_change["run"], one_change["verdict"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert one_change["left"] == []
+    assert verdict["result"] == "pass" and verdict["layout"]["name"] == "changed"
+    assert verdict["changes"] == {"changed": ["placement"], "from_tested": ["keystone"]}
+    (node,) = verdict["machines"]           # two services: one machine
+    old = {p["name"]: p["version"] for p in first["build_set"]["packages"]}
+    new = {p["name"]: p["version"] for p in verdict["build_set"]["packages"]}
+    assert new["venv-placement"] != old["venv-placement"] and new["venv-keystone"] == old["venv-keystone"]
+    # keystone came from the tested suite (the version the first run proved), placement from staging
+    assert node["installed"] == {"venv-keystone": old["venv-keystone"], "venv-placement": new["venv-placement"]}
+    assert sorted(verdict["coverage"]["covered"]) == ["venv-keystone", "venv-placement"]
+    assert verdict["coverage"]["not_covered"] == {"venv-glance": "no machine installed it"}
+    promoted = one_change["promoted"]
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    before, after = one_change["before"], one_change["after"]
+    assert before == {name: old[name] for name in SERVICES}
+    assert after == {"venv-keystone": old["venv-keystone"], "venv-glance": old["venv-glance"],
+                     "venv-placement": new["venv-placement"]}
+    packages = one_change["status"]["packages"]
+    assert packages["venv-placement"]["tested_by"] == sha256_file(one_change["path"])
+    assert packages["venv-glance"]["tested_by"] == sha256_file(passing_run[4])
+    assert all("waiting" not in packages[name] for name in SERVICES)
+
+
+def test_with_nothing_changed_the_cluster_has_nothing_to_test_and_says_so(one_change):
+    again = one_change["again"]
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["result"] == "nothing-to-test"
+    assert "nothing changed: every service in staging is the one the tested suite holds" in again.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("STACKDEB_E2E_FAILING_CLUSTER"),

@@ -70,13 +70,10 @@ def test_missing_images_and_an_empty_staging_suite(env, tmp_path):
     assert started_nothing(result, tmp_path / "build")
 
 
-def test_a_build_set_without_the_layouts_packages(env, tmp_path):
-    """With images in place (their manifests, as the image stage writes them), a staging suite
-    without venv-glance is refused by name."""
+def images_in_place(tmp_path, repo):
+    """The images' manifests, as the image stage writes them: the images count as up to date."""
     from builders.images import element_digest, PRUNE_MODULES, PRUNE_PATHS
     from builders.manifest import sha256_file, sha256_json, write_json
-    repo = tmp_path / "repo"
-    publish_build_set(repo, "2026.1", "bookworm", [make_deb(tmp_path, "venv-keystone", "29.0.2-1+os2026.1.deb12.1")])
     images = tmp_path / "build/images"
     write_json(images / "discovery-bookworm/manifest.json",
                {"inputs": {"element": element_digest("stackdeb-discovery"),
@@ -85,10 +82,32 @@ def test_a_build_set_without_the_layouts_packages(env, tmp_path):
                {"inputs": {"elements": {e: element_digest(e) for e in ("stackdeb-node", "stackdeb-staging-repo")},
                            "keyring": sha256_file(repo / "public/stackdeb-archive-keyring.gpg"),
                            "env": {"DIB_STACKDEB_SUITE": "bookworm-2026.1-staging"}}})
-    result = cluster(env)
+    return images
+
+
+def test_a_build_set_without_the_layouts_packages(env, tmp_path):
+    """With images in place (their manifests, as the image stage writes them), a staging suite
+    without venv-glance is refused by name."""
+    repo = tmp_path / "repo"
+    publish_build_set(repo, "2026.1", "bookworm", [make_deb(tmp_path, "venv-keystone", "29.0.2-1+os2026.1.deb12.1")])
+    images = images_in_place(tmp_path, repo)
+    result = cluster(env, "--layout", "minimal")
     assert result.returncode == 1, result.stderr
     assert "venv-placement, venv-glance not in bookworm-2026.1-staging (generation 1)" in result.stderr, result.stderr
     assert started_nothing(result, tmp_path / "build")
     (images / "discovery-bookworm/manifest.json").write_text('{"inputs": {"element": "old"}}')
-    result = cluster(env)
+    result = cluster(env, "--layout", "minimal")
     assert "the discovery image for bookworm is out of date" in result.stderr, result.stderr
+
+
+def test_a_changed_service_whose_needs_no_suite_holds(env, tmp_path):
+    """`--layout changed` (the default): nova alone in staging, nothing tested yet: what it
+    needs cannot be installed from anywhere, said by name before anything starts."""
+    repo = tmp_path / "repo"
+    publish_build_set(repo, "2026.1", "bookworm", [make_deb(tmp_path, "venv-nova", "33.0.0-1+os2026.1.deb12.1"),
+                                                   make_deb(tmp_path, "venv-keystone", "29.0.2-1+os2026.1.deb12.1")])
+    images_in_place(tmp_path, repo)
+    result = cluster(env)
+    assert result.returncode == 1, result.stderr
+    assert "nova need glance, neutron, placement, which neither staging nor the tested suite holds" in result.stderr
+    assert started_nothing(result, tmp_path / "build")

@@ -4,6 +4,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import os
 import random
 import socket
@@ -92,21 +93,24 @@ def verdicts(tmp_path, monkeypatch):
     monkeypatch.delenv("STACKDEB_VERDICT_HOME", raising=False)
     monkeypatch.delenv("STACKDEB_VERDICT_KEYRING", raising=False)
 
-    def make(root, generation, result="pass", name="verdict", installed=None, **changes):
-        """`installed`: the venv packages the run installed and tested (default: all of them)."""
+    def make(root, generation, result="pass", name="verdict", installed=None, edit=None, **changes):
+        """`installed`: the venv packages the run installed and tested (default: all of them);
+        `edit`: changes the verdict before it is signed."""
         repo = Repository(root)
         build_set = {**build_set_of(repo, generation, get_suite("bookworm"), "2026.1"), **changes}
         venvs = [p for p in build_set["packages"] if p["name"].startswith("venv-")
                  and (installed is None or p["name"] in installed)]
         path = tmp_path / f"{name}-{generation}.json"
-        write_signed({"result": result, "target": {"release": "2026.1", "suite": "bookworm"},
+        verdict = {"result": result, "target": {"release": "2026.1", "suite": "bookworm"},
                       "build_set": build_set,
                       "machines": [{"name": "machine1", "installed": {p["name"]: p["version"] for p in venvs},
                                     "installed_sha256": {p["name"]: p["sha256"] for p in venvs}}],
                       "tests": [{"name": f"smoke.{p['name']}", "service": p["name"].removeprefix("venv-"),
                                  "result": "passed" if result == "pass" else "failed"} for p in venvs],
-                      "failure": None if result == "pass" else {"message": "glance did not start"}},
-                     path, build)
+                      "failure": None if result == "pass" else {"message": "glance did not start"}}
+        if edit:
+            edit(verdict)
+        write_signed(verdict, path, build)
         return path
     make.keyring = verdict_keyring(build)
     yield make
@@ -200,6 +204,42 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
         promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="beta", installed=["venv-beta"]),
                 verdicts.keyring, needs={"beta": ["alpha"], "alpha": []})
     assert live_packages(repo_root, TESTED) == tested
+
+
+def test_a_verdict_whose_machines_installed_other_than_its_build_set_promotes_nothing(tmp_path, repo_root,
+                                                                                      verdicts):
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1)),
+                                                        make_deb(tmp_path, "venv-beta", version(1))])
+
+    def older_alpha(verdict):
+        verdict["machines"][0]["installed"]["venv-alpha"] = version(0)
+
+    def other_bytes(verdict):
+        verdict["machines"][0]["installed_sha256"]["venv-beta"] = "f" * 64
+
+    before = live_packages(repo_root, TESTED)
+    for edit, said in ((older_alpha, f"machine1 installed venv-alpha {version(0)}, the build set has"),
+                       (other_bytes, f"machine1 installed venv-beta {version(1)} with other bytes")):
+        with pytest.raises(StackdebError, match=re.escape("the verdict disagrees with its own build set: " + said)):
+            promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1, name=edit.__name__, edit=edit),
+                    verdicts.keyring)
+    assert live_packages(repo_root, TESTED) == before and "venv-alpha" not in before
+
+
+def test_the_cluster_reads_staging_and_the_tested_suite_of_one_generation(tmp_path, repo_root, verdicts):
+    """What `--layout changed` compares: after alpha alone was promoted, beta is what changed."""
+    from builders.cluster.changeset import changed_services
+    from builders.repository import live_suites
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1)),
+                                                        make_deb(tmp_path, "venv-beta", version(1))])
+    staged, tested = live_suites(repo_root, "2026.1", "bookworm")
+    assert staged["generation"] == 1 and [p["name"] for p in tested] == ["stackdeb-archive-keyring"]
+    promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 1, installed=["venv-alpha"]), verdicts.keyring)
+    staged, tested = live_suites(repo_root, "2026.1", "bookworm")
+    held = {p["name"]: p["version"] for p in tested}
+    assert staged["generation"] == 2 and held["venv-alpha"] == version(1) and "venv-beta" not in held
+    changes = changed_services(staged["packages"], tested, {"alpha": [], "beta": ["alpha"]})
+    assert changes.changed == ("beta",) and changes.needed == ("alpha",)
 
 
 def test_promotion_refuses_a_build_set_that_changed_or_is_gone(tmp_path, repo_root, verdicts):

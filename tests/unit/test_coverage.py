@@ -96,3 +96,35 @@ def test_a_covered_package_was_installed_at_its_version_and_tested(verdict):
         assert installed and set(installed) == {(package["version"], package["sha256"])}
         results = {t["result"] for t in verdict["tests"] if t["service"] == service}
         assert "passed" in results and "failed" not in results
+
+
+def test_what_waits_in_staging_says_why_from_the_last_run(tmp_path):
+    """`repo status`: a package that failed names the verdict and the failure, one beside it
+    says its run failed, one the run did not install says so, one no run saw is untested."""
+    import json
+    from builders.cluster.report import waiting_reasons
+    from builders.manifest import sha256_file
+    verdict = {"result": "fail", "layout": {"name": "changed"}, "finished_at": "2026-12-07T21:00:00Z",
+               "build_set": build_set({"venv-keystone": "2", "venv-glance": "2", "venv-nova": "2"}),
+               "machines": [machine(venv_keystone="2", venv_glance="2")],
+               "failure": {"phase": "configure", "service": "glance", "message": "glance-api died at start"},
+               "tests": [{"service": "keystone", "result": "passed"}]}
+    path = tmp_path / "verdict.json"
+    path.write_text(json.dumps(verdict))
+    packages = {f"venv-{s}": {"staging": "2", "tested": "1"} for s in ("keystone", "glance", "nova")}
+    packages["venv-heat"] = {"staging": "3", "tested": "1"}
+    packages["venv-swift"] = {"staging": "1", "tested": "1"}
+    which = f"verdict {sha256_file(path)[:12]} (layout changed, 2026-12-07T21:00:00Z)"
+    assert waiting_reasons(packages, path) == {
+        "venv-glance": f"failed in {which}: configure: glance-api died at start",
+        "venv-keystone": f"its run failed in {which} (in configure, at glance)",
+        "venv-nova": f"its run failed in {which} (in configure, at glance)",
+        "venv-heat": "not tested yet: no cluster run of this version"}
+    verdict.update(result="pass", failure=None)
+    path.write_text(json.dumps(verdict))
+    which = f"verdict {sha256_file(path)[:12]} (layout changed, 2026-12-07T21:00:00Z)"
+    said = waiting_reasons(packages, path)
+    assert said["venv-nova"] == f"not covered by {which}: no machine installed it"
+    assert said["venv-glance"] == f"not covered by {which}: installed, but no test of it passed"
+    assert said["venv-keystone"] == f"covered by {which}, not promoted yet"
+    assert waiting_reasons(packages, tmp_path / "none.json")["venv-keystone"].startswith("not tested yet")

@@ -71,7 +71,7 @@ def test_settings_defaults_listen_on_loopback_only(tmp_path, catalog):
     assert "interface=127.0.0.1" in settings.web_port and "interface=127.0.0.1" in settings.worker_port
     assert settings.watched == ["alpha", "beta"] and settings.nightly == (3, 0)
     assert settings.workers[0].max_builds >= 2
-    assert (settings.cluster_layout, settings.promote) == ("minimal", "auto")
+    assert (settings.cluster_layout, settings.promote) == ("changed", "auto")
 
 
 def test_settings_that_are_not_a_mapping_are_one_line(tmp_path, catalog):
@@ -158,3 +158,27 @@ def test_a_store_names_the_worker_beside_the_repository(tmp_path, catalog):
     store = parse_settings(data, tmp_path, catalog, "master.yaml").store
     assert (store.url, store.worker) == ("http://127.0.0.1:8701/", "local")
     assert parse_settings(settings_data(), tmp_path, catalog, "master.yaml").store is None
+
+
+def test_the_cluster_builder_runs_the_changed_layout_and_reports_only_a_run(tmp_path, catalog):
+    """By default the cluster builder tests what changed; when nothing did, its cluster step
+    says so and no report (of an older verdict) nor promotion follows."""
+    from master.pipeline import builder_configs
+    from master.steps import ClusterReport
+    (tmp_path / "users").write_text("")
+    settings = parse_settings(settings_data(), tmp_path, catalog, "master.yaml")
+    cluster = next(c for c in builder_configs(settings, catalog) if c.name == "cluster")
+    run, report, promote = cluster.factory.steps
+    assert "changed" in run.args and run.kwargs["properties"] == {"cluster_outcome": "result"}
+    assert report.step_class is ClusterReport
+    skip = report.kwargs["doStepIf"]
+
+    class Step:
+        def __init__(self, outcome):
+            self.outcome = outcome
+
+        def getProperty(self, name, default=None):
+            return {"cluster_outcome": self.outcome, "cluster_result": None}.get(name, default)
+
+    assert skip(Step("nothing-to-test")) is False and skip(Step(None)) is True
+    assert promote.kwargs["doStepIf"](Step("nothing-to-test")) is False
