@@ -99,6 +99,8 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackdeb", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show every command a stage runs ($STACKDEB_VERBOSE=1 does the same)")
     parser.add_argument("--cache-dir", help="shared cache (default: $STACKDEB_CACHE_DIR or ~/.cache/stackdeb)")
     parser.add_argument("--build-dir", help="outputs (default: $STACKDEB_BUILD_DIR or ./build)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -620,9 +622,23 @@ def _stdout_to_stderr(wanted: bool):
         os.close(saved)
 
 
+def _resolve_release(args, project: Project) -> None:
+    """A release named by its codename (gazpacho) becomes its series id (2026.1) once, before
+    any command runs: every command then reads and writes the same places for both names."""
+    from builders.releases import find_series, open_source
+    from builders.snapshot import default_source
+    from builders.targets import RELEASE_ID_RE
+    release = getattr(args, "release", None)
+    if not release or RELEASE_ID_RE.match(release):
+        return
+    spec = getattr(args, "releases", None) or os.environ.get("STACKDEB_RELEASES") or default_source("releases")
+    args.release = find_series(open_source(spec, "releases", "--releases", project.cache_dir), release).release_id
+
+
 def _run(args) -> tuple[int, dict]:
     try:
         project = Project.from_env(cache_dir=args.cache_dir, build_dir=args.build_dir)
+        _resolve_release(args, project)
         done = COMMANDS[args.command](args, project) or {}
     except StackdebError as exc:
         print(f"stackdeb: error: {exc}", file=sys.stderr)
@@ -641,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     from builders.store.client import hold_password
     hold_password()
     args = build_parser().parse_args(argv)
+    log.set_verbose(args.verbose)
     as_json = args.command in RESULT_COMMANDS and args.json
     result_file = getattr(args, "result_file", None) if args.command in RESULT_COMMANDS else None
     with _stdout_to_stderr(as_json):

@@ -1,9 +1,13 @@
 """Progress output on stderr, so stdout stays clean for data (lists, JSON)."""
 
+import os
 import sys
 import time
 
 _START = time.monotonic()
+# the commands a stage runs: shown with `stackdeb -v` (Buildbot's steps pass it, so every
+# build's log keeps them) or $STACKDEB_VERBOSE; by default a stage shows progress and results
+_verbose = [bool(os.environ.get("STACKDEB_VERBOSE"))]
 
 
 _last = [""]
@@ -12,6 +16,16 @@ _last = [""]
 def info(message: str) -> None:
     _last[0] = message
     print(f"stackdeb: {message}", file=sys.stderr, flush=True)
+
+
+def set_verbose(verbose: bool) -> None:
+    _verbose[0] = _verbose[0] or verbose
+
+
+def command(text: str) -> None:
+    """A command about to run (`$ tool args`), when verbose."""
+    if _verbose[0]:
+        print(f"stackdeb: $ {text}", file=sys.stderr, flush=True)
 
 
 def last_message() -> str:

@@ -73,12 +73,17 @@ def render(work: Path, number: int, history: list[dict], gnupg: Path) -> str:
         else:
             parts.append("<p>Nothing promoted yet: the tested suite holds no cluster-tested build set.</p>")
         tested_by = _tested_by(work, tested)
+        by_verdict = {(e.get("verdict") or {}).get("sha256"): e for e in promotions}
         left_out = (promotions[-1].get("not_covered") or {}) if promotions else {}
         parts.append("<table><tr><th>package<th>staging<th>landed in staging<th>tested<th>tested by</tr>")
         for name in sorted(set(staged) | set(promoted)):
             version = staged.get(name, "-")
             same = version == promoted.get(name)
-            why = (f"verdict <code>{esc(tested_by[name][:16])}</code>" if same and name in tested_by else
+            proof = by_verdict.get(tested_by.get(name)) or {}
+            layout = (proof.get("verdict") or {}).get("layout")
+            said = (f" ({'layout ' + esc(str(layout)) + ', ' if layout else ''}promoted {esc(proof['at'])})"
+                    if proof else "")
+            why = (f"verdict <code>{esc(tested_by[name][:16])}</code>{said}" if same and name in tested_by else
                    esc(f"not covered by the last promotion: {left_out[name]}") if name in left_out else
                    "" if same else "waiting for a cluster run")
             parts.append(f"<tr{'' if same else ' class=differs'}><td>{esc(name)}<td>{esc(version)}"

@@ -79,7 +79,8 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
     def __init__(self, *args, result: bool = True, properties: dict[str, str] | None = None, **kwargs):
         kwargs.setdefault("haltOnFailure", True)
         kwargs.setdefault("logEnviron", False)
-        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), *args], **kwargs)
+        # verbose: the build's log keeps every command the stage ran
+        super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "--verbose", *args], **kwargs)
         self.wants_result = result
         self.properties_from = properties or {}
         self.result: dict | None = None

@@ -90,11 +90,11 @@ def run(
     """
     argv = dies_with_stackdeb([find(tool), *args])
     shown = ["***" if a in secrets else a.split("\n", 1)[0] + " …" if "\n" in a else a for a in args]
-    log.info("$ " + shlex.join([tool, *shown]))
+    log.command(shlex.join([tool, *shown]))
     full_env = {**os.environ, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets
     if log_file:
-        log.info(f"  (output in {log_file})")
+        log.command(f"  (output in {log_file})")
         with open(log_file, "w") as out:
             result = subprocess.run(argv, cwd=cwd, env=full_env, text=True, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT)

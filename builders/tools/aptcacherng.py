@@ -21,6 +21,6 @@ def config(cache: Path, state: Path, port: int, mirrors: list[str]) -> str:
 
 def start(conf_dir: Path) -> subprocess.Popen:
     binary = tools.find("apt-cacher-ng")
-    log.info(f"$ apt-cacher-ng -c {conf_dir} ForeGround=1")
+    log.command(f"apt-cacher-ng -c {conf_dir} ForeGround=1")
     return subprocess.Popen([binary, "-c", str(conf_dir), "ForeGround=1"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

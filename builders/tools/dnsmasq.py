@@ -24,5 +24,5 @@ def config(bridge: str, dhcp_range: tuple[str, str], hosts: dict[str, str],
 def start(namespace: str, conf: Path) -> subprocess.Popen:
     binary = tools.find("dnsmasq")
     argv = [*ip.exec_prefix(namespace), binary, "--keep-in-foreground", f"--conf-file={conf}"]
-    log.info(f"$ ip netns exec {namespace} dnsmasq --keep-in-foreground --conf-file={conf}")
+    log.command(f"ip netns exec {namespace} dnsmasq --keep-in-foreground --conf-file={conf}")
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

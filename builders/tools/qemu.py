@@ -74,7 +74,7 @@ def boot(kernel: Path | None, initrd: Path | None, append: str, console: Path, *
         args += ["-nic", "none"]
     binary = tools.find("qemu-system-x86_64")
     shown = [Path(prefix[0]).name, *prefix[1:]] if prefix else []
-    log.info(f"$ {' '.join([*shown, 'qemu-system-x86_64', *args])}")
+    log.command(f"{' '.join([*shown, 'qemu-system-x86_64', *args])}")
     process = subprocess.Popen([*prefix, binary, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     return VM(process, console)

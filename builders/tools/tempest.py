@@ -15,7 +15,7 @@ def run(workdir: Path, regex: str, prefix: list[str], log_file: Path) -> bytes:
     """The subunit stream of `tempest run --regex`; its human log (stderr) goes to `log_file`.
     Failing tests are results, not an error: the exit code is not checked."""
     argv = [*prefix, tools.find("tempest"), "run", "--regex", regex, "--concurrency", "2", "--subunit"]
-    log.info(f"$ tempest run --regex '{regex}' --concurrency 2 --subunit   (in {workdir})")
+    log.command(f"tempest run --regex '{regex}' --concurrency 2 --subunit   (in {workdir})")
     with open(log_file, "wb") as err:
         result = subprocess.run(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
     return result.stdout

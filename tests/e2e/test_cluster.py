@@ -3,8 +3,10 @@ VMs under qemu (TCG here) discovered over iPXE, given roles, installed from stag
 configured and smoke-tested with Tempest from outside; a passing verdict promotes them. The
 passing run goes through the embedded Buildbot master's pipeline, as the README's main job
 does (the same builders, steps and promotion): a pipeline that fails after a passing cluster
-fails here. Then the same with a glance broken on purpose: a failing verdict that names
-glance, and nothing is promoted.
+fails here. Then a change to one service (placement's revision bumped): the default run
+tests it on one machine beside keystone from the tested suite and promotes placement alone;
+with nothing changed after that, nothing is tested. Opt-in, a glance broken on purpose the same
+way: a failing verdict that names glance, nothing promoted, and `repo status` says why.
 
 Everything the VMs reach is on the run's own network namespace (see builders/cluster/);
 this test reaches the repository on 127.0.0.1 only.
@@ -279,31 +281,40 @@ def test_each_node_image_checked_its_staging_source_and_key_at_boot(passing_run)
         assert "Signed-By: /usr/share/keyrings/stackdeb-archive-keyring.gpg" in console
 
 
-@pytest.fixture(scope="module")
-def one_change(target, passing_run, tmp_path_factory):
-    """After the first promotion, one service changes: placement's catalog revision is bumped,
-    its package built (and proven) from a copy of the project, published alone to staging; then
-    the cluster's default run (`--layout changed`), and the promotion of its verdict. Built in
-    a build directory of its own: the session's packages stay as other tests know them."""
-    env, repo = target
-    work = tmp_path_factory.mktemp("one-change")
+def publish_changed(env, work: Path, service: str, change, *build_args) -> None:
+    """One service's catalog entry changed (`change` edits it) in a copy of the project, its
+    package built from the session's bundle in a build directory of its own (the session's
+    packages stay as other tests know them) and published alone to staging; its proof, if
+    built, kept beside the session's for promotion."""
     root, build = work / "project", work / "build"
     for folder in ("packaging", "requirements-bundles"):
         shutil.copytree(PROJECT_DIR / folder, root / folder)
     catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
-    catalog["placement"]["revision"] = catalog["placement"].get("revision", 1) + 1
+    change(catalog[service])
     (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     shared = Path(env["STACKDEB_BUILD_DIR"])
     build.mkdir()
     shutil.copytree(shared / "bundles", build / "bundles", copy_function=os.link)   # the same bundle
     changed = {**env, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(build)}
-    built = stackdeb(changed, "package", "placement", "--check-reproducible")
+    built = stackdeb(changed, "package", service, *build_args)
     assert built.returncode == 0, built.stderr[-3000:]
-    (deb,) = (build / "packages/2026.1-bookworm/placement").glob("venv-placement_*.deb")
+    (deb,) = (build / f"packages/2026.1-bookworm/{service}").glob(f"venv-{service}_*.deb")
     published = stackdeb(changed, "publish", str(deb))
     assert published.returncode == 0, published.stderr[-3000:]
-    for proof in (build / "proofs").glob("*.json"):         # promotion reads the proofs beside the verdicts
+    for proof in (build / "proofs").glob("*.json"):
         shutil.copy(proof, shared / "proofs" / proof.name)
+
+
+@pytest.fixture(scope="module")
+def one_change(target, passing_run, tmp_path_factory):
+    """After the first promotion, one service changes: placement's catalog revision is bumped,
+    its package built (and proven) and published alone to staging; then the cluster's default
+    run (`--layout changed`), and the promotion of its verdict."""
+    env, repo = target
+
+    def bump(entry):
+        entry["revision"] = entry.get("revision", 1) + 1
+    publish_changed(env, tmp_path_factory.mktemp("one-change"), "placement", bump, "--check-reproducible")
     before = apt_candidates(repo)
     run = stackdeb(env, "cluster")
     left = leftovers(env)
@@ -350,38 +361,31 @@ def test_with_nothing_changed_the_cluster_has_nothing_to_test_and_says_so(one_ch
 
 
 @pytest.mark.skipif(not os.environ.get("STACKDEB_E2E_FAILING_CLUSTER"),
-                    reason="a second real cluster run (13 minutes with its build) does not fit CI's 60 minutes; "
+                    reason="a third real cluster run (about 10 minutes with its build) does not fit CI's 60 minutes; "
                            "set STACKDEB_E2E_FAILING_CLUSTER=1 (its last result is in docs/cluster.md)")
-def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target, tmp_path):
+def test_a_broken_glance_fails_the_run_names_glance_and_promotes_nothing(target, one_change, tmp_path):
+    """glance changed and broken: the default run tests it beside keystone from the tested
+    suite, fails naming it, and `repo status` says glance failed in that verdict."""
     env, repo = target
     before = apt_candidates(repo)
-    root = tmp_path / "project"
-    for folder in ("packaging", "requirements-bundles"):
-        shutil.copytree(PROJECT_DIR / folder, root / folder)
-    catalog = yaml.safe_load((root / "packaging/services.yaml").read_text())
-    catalog["glance"]["revision"] = catalog["glance"].get("revision", 1) + 1
-    # a module that exists but serves no WSGI application: uwsgi cannot start the API
-    catalog["glance"]["wsgi_apps"]["glance-api"]["module"] = "glance.version"
-    (root / "packaging/services.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
-    broken = {**env, "STACKDEB_PROJECT_DIR": str(root), "STACKDEB_BUILD_DIR": str(tmp_path / "build")}
-    for args in (["bundle"], ["package", "glance", "--no-lintian"]):
-        result = stackdeb(broken, *args)
-        assert result.returncode == 0, result.stderr[-3000:]
-    deb = next((tmp_path / "build/packages/2026.1-bookworm/glance").glob("venv-glance_*.deb"))
-    published = stackdeb(env, "publish", str(deb))
-    assert published.returncode == 0, published.stderr[-3000:]
-    # one machine is enough to show it, and half the work of the minimal layout
-    layout = tmp_path / "one-machine.yaml"
-    layout.write_text("roles:\n  all-in-one:\n    hardware: {memory_mb: 2048, cpus: 2, disk_gb: 6}\n"
-                      "    infrastructure: [mariadb, memcached]\n    services: [keystone, glance]\n")
-    result = stackdeb(env, "cluster", "--layout", str(layout))
+
+    def break_it(entry):
+        entry["revision"] = entry.get("revision", 1) + 1
+        # a module that exists but serves no WSGI application: uwsgi cannot start the API
+        entry["wsgi_apps"]["glance-api"]["module"] = "glance.version"
+    publish_changed(env, tmp_path, "glance", break_it, "--no-lintian")
+    result = stackdeb(env, "cluster")
     assert leftovers(env) == []
     assert result.returncode == 1 and "the cluster tests failed" in result.stderr, result.stderr[-3000:]
     verdict, path = verdict_of(env)
     failure = verdict["failure"]
+    assert verdict["changes"] == {"changed": ["glance"], "from_tested": ["keystone"]}
     assert verdict["result"] == "fail" and failure["service"] == "glance" and failure["phase"] == "configure", failure
     assert failure["machine"] == "machine1" and "glance-api.service died at start" in failure["message"], failure
     assert os.path.getsize(failure["log"]) > 0
     refused = stackdeb(env, "promote", "--verdict", path)
     assert refused.returncode == 1 and "is not a passing verdict" in refused.stderr, refused.stderr
     assert apt_candidates(repo) == before
+    waiting = json.loads(stackdeb(env, "repo", "status", "--json").stdout)["packages"]["venv-glance"]["waiting"]
+    assert waiting.startswith(f"failed in verdict {sha256_file(Path(path))[:12]} (layout changed, "), waiting
+    assert "glance-api.service died at start" in waiting

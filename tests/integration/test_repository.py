@@ -197,6 +197,7 @@ def test_promotion_copies_only_the_services_the_run_installed_and_tested(tmp_pat
     page = (Repository(repo_root).public / "index.html").read_text()
     assert "not covered by the last promotion: no machine installed it" in page
     assert page.count("<td>verdict <code>") == 2        # alpha and the keyring, each by the verdict that tested it
+    assert page.count("</code> (promoted 20") == 2      # and when
     with pytest.raises(StackdebError, match="installed and tested none of its build set's services"):
         promote(repo_root, "2026.1", "bookworm", verdicts(repo_root, 4, name="none", installed=[]), verdicts.keyring)
     # beta needs alpha beside it: a run of beta alone proves nothing the tested suite could hold

@@ -119,3 +119,31 @@ def test_a_result_file_that_cannot_be_written_fails_the_command(tmp_path, capfd,
     assert main(["rollback", "--result-file", str(tmp_path / "file/result.json")]) == 1
     err = capfd.readouterr().err
     assert "stackdeb: error: writing the result to" in err and "Traceback" not in err
+
+
+# what each command needs beside --release and --suite to parse
+POSITIONALS = {"promote": ["--verdict", "v.json"], "repo": ["status"], "image": ["node"], "master": ["start"],
+               "store": ["put"]}
+
+
+def test_every_command_takes_a_release_by_codename_exactly_as_by_its_id(tmp_path):
+    """Resolved once, before any command runs: the same arguments reach every command, so the
+    same directories are read and written and the same results come back."""
+    import argparse
+    from builders.cli import _resolve_release, build_parser
+    from builders.project import Project
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    with_release = [name for name, sub in commands.items() if any(a.dest == "release" for a in sub._actions)]
+    assert {"lock", "bundle", "package", "publish", "promote", "cluster", "repo", "services"} <= set(with_release)
+    project = Project.from_env(cache_dir=tmp_path / "cache", build_dir=tmp_path / "build")
+    for name in with_release:
+        parsed = {}
+        for release in ("gazpacho", "2026.1"):
+            args = parser.parse_args([name, *POSITIONALS.get(name, []), "--release", release, "--suite", "trixie"])
+            _resolve_release(args, project)
+            parsed[release] = vars(args)
+        assert parsed["gazpacho"] == parsed["2026.1"], name
+    args = parser.parse_args(["repo", "status", "--release", "nosuch"])
+    with pytest.raises(StackdebError, match="unknown release 'nosuch'"):
+        _resolve_release(args, project)

@@ -38,7 +38,7 @@ class StepTest(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
                                   writer=ExpectRemoteRef(BytesWriter))
         self.expect_commands(
             ExpectRmdir(dir=f"wkdir/{file}", log_environ=False).exit(0),
-            ExpectShell(workdir="wkdir", command=["stackdeb", *command, "--result-file", file], log_environ=False)
+            ExpectShell(workdir="wkdir", command=["stackdeb", "--verbose", *command, "--result-file", file], log_environ=False)
             .stdout(stdout).exit(rc),
             upload.upload_string(result).exit(0) if result is not None else upload.exit(1),
             ExpectRmdir(dir=f"wkdir/{file}", log_environ=False).exit(0))
