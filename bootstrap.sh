@@ -2,7 +2,9 @@
 # Set up a fresh Debian machine for stackdeb, then run the main job on the embedded default.
 #   ./bootstrap.sh               set up, then lock, bundle, package, publish, and start the embedded
 #                                Buildbot master (its first run finds all built, then runs the cluster)
-#   ./bootstrap.sh --deps-only   set up only (what CI does before running the tests)
+#   ./bootstrap.sh --deps-only   set up only
+#   ./bootstrap.sh --test-deps   set up only, with what only the tests need (nginx, PostgreSQL,
+#                                Chromium, shellcheck, pytest): what CI does before the tests
 # Upstream data: STACKDEB_RELEASES / STACKDEB_REQUIREMENTS (directory or git URL); when unset,
 # the snapshot committed in upstream/ (upstream/README.md).
 set -euo pipefail
@@ -13,19 +15,23 @@ APT_PACKAGES=(
   git dpkg-dev util-linux mount                          # git sources, dpkg-deb, unshare, tests
   mmdebstrap                                             # clean chroots of the target suite
   reprepro gnupg gpgv                                    # the signed repository
-  nginx                                                  # tests: serving it as docs/repository.md says
-  postgresql                                             # tests: the master on PostgreSQL (a server of their own)
-  chromium                                               # tests: a screenshot of the web UI
   sudo debootstrap qemu-utils squashfs-tools             # images: diskimage-builder, the live system
   qemu-system-x86 ipxe-qemu socat                        # booting them (socat: the VMs' only way out)
   iproute2 dnsmasq-base apt-cacher-ng e2fsprogs          # the test cluster: namespace, DHCP, apt proxy
-  shellcheck                                             # tests: the agent is shellcheck-clean
 )
-deps_only=0
+# only the tests use these: a machine that runs the main job gets no web server or database
+TEST_PACKAGES=(
+  nginx                                                  # serving the repository as docs/repository.md says
+  postgresql                                             # the master on PostgreSQL (a server of their own)
+  chromium                                               # a screenshot of the web UI
+  shellcheck                                             # the agent is shellcheck-clean
+)
+deps_only=0 extra=""
 for arg in "$@"; do
   case $arg in
     --deps-only) deps_only=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --test-deps) deps_only=1 extra="[test]"; APT_PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +45,7 @@ as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
 echo "== creating .venv with the system python3 and installing stackdeb"
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e ".$extra"
 [ "$deps_only" = 1 ] && exit 0
 
 defaults=$(.venv/bin/python -c 'from builders.targets import DEFAULT_RELEASE as r, DEFAULT_SUITE as s; print(r, s)')
