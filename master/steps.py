@@ -107,9 +107,14 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
             yield self.addCompleteLog("result", f"{self.result_problem}\n")
             return FAILURE if outcome == SUCCESS else outcome   # a success that says nothing is not one
         if self.result["ok"]:
+            missing = [field for field in self.properties_from.values() if field not in self.result]
+            if missing:     # a later step would read a property nobody set: say so here
+                self.result_problem = f"the result has no {', '.join(missing)} (the command's result changed?)"
+                self.result = None
+                yield self.addCompleteLog("result", f"{self.result_problem}\n")
+                return FAILURE
             for prop, field in self.properties_from.items():
-                if field in self.result:
-                    self.setProperty(prop, self.result[field], "stackdeb")
+                self.setProperty(prop, self.result[field], "stackdeb")
             self.took_result(self.result)
         else:   # whole, for whoever reads the build through the REST API; the summary is cut
             self.setProperty("stackdeb_error", {"step": self.name, "error": self.result.get("error"),

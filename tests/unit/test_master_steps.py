@@ -58,6 +58,18 @@ class StackdebStepTest(StepTest):
         self.expect_property("published", [{"deb": long, "sha256": "0" * 64}])
         return self.run_step()
 
+    def test_a_result_without_a_field_a_property_takes_fails_the_step(self):
+        """A later step reads the property: its absence is said where it arose, not guessed at later."""
+        result = json.dumps({"command": "lock", "ok": True, "summary": "locked", "generation": 4}).encode()
+        self.setup_step(Stackdeb("lock", name="lock", properties={"lock_generation": "generation",
+                                                                  "lock_sha256": "sha256"}))
+        self.expect_result_run(["lock"], "lock", stdout="", result=result)
+        problem = "the result has no sha256 (the command's result changed?)"
+        self.expect_outcome(result=FAILURE, state_string=f"lock: unreadable result: {problem}")
+        self.expect_log_file("result", problem + "\n")
+        self.expect_no_property("lock_generation")
+        return self.run_step()
+
     def test_a_result_cut_in_two_is_named_with_where_it_broke(self):
         self.setup_step(Stackdeb("lock", name="lock"))
         self.expect_result_run(["lock"], "lock", stdout="", result=b'{"ok": true, "summary": "a\nb"}')
