@@ -2,17 +2,15 @@
 
 import hashlib
 import io
-import subprocess
 import tarfile
 from pathlib import Path
 
-from builders import tools
+from builders.tools import dpkg_deb
 
 
 def _members(deb: Path, part: str) -> dict[str, str]:
     """name -> digest of content and metadata, for the control or data part of a .deb."""
-    flag = "--ctrl-tarfile" if part == "control" else "--fsys-tarfile"
-    raw = subprocess.run([tools.find("dpkg-deb"), flag, str(deb)], capture_output=True, check=True).stdout
+    raw = dpkg_deb.tar_of(deb, part)
     members = {}
     with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
         for info in archive:

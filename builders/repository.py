@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from builders.outputs import fsync_directory, make_durable
 from builders.signing import STATE_FILE, KeySet, load_keys, next_keys, save_keys
 from builders.statuspage import write_status_page
 from builders.targets import Suite, Target, get_suite, get_target
-from builders.tools import gpg, reprepro
+from builders.tools import dpkg_deb, gpg, reprepro
 
 KEEP_GENERATIONS = 5         # the newest generations, and for each target its newest states
 HISTORY_FILE = "history.json"
@@ -138,12 +137,9 @@ def _read_whole_by_lintian(deb: Deb) -> bool:
 def check_whole(deb: Deb) -> None:
     """Read every member of the archive: a truncated or corrupt payload fails here, before
     anything is written."""
-    for option in ("--ctrl-tarfile", "--fsys-tarfile"):
-        result = subprocess.run(["dpkg-deb", option, str(deb.path)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        if result.returncode:
-            detail = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
-            raise StackdebError(f"{deb.path.name} is not whole: {detail}", hint="rebuild it; nothing was published")
+    detail = dpkg_deb.unreadable(deb.path)
+    if detail:
+        raise StackdebError(f"{deb.path.name} is not whole: {detail}", hint="rebuild it; nothing was published")
 
 
 def check_changes(deb: Deb) -> None:

@@ -17,7 +17,6 @@ already (same name, same sha256) is taken from where it is, not fetched again.
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from builders.errors import StackdebError
 from builders.manifest import read_json, sha256_file
 from builders.outputs import replacing, using
 from builders.project import Project
+from builders.tools import dpkg_deb
 from builders.store.client import StoreClient
 from builders.targets import Target
 
@@ -214,8 +214,6 @@ def _unpack_wheelhouse(deb: Path, wheelhouse: Path, release: str) -> None:
     """The wheelhouse the .deb ships, where a bundle keeps it (its bytes are the .deb's, whose
     sha256 was checked on arrival)."""
     with tempfile.TemporaryDirectory(dir=wheelhouse.parent, prefix=".unpack-") as scratch:
-        unpacked = subprocess.run(["dpkg-deb", "--extract", str(deb), scratch], capture_output=True, text=True)
-        if unpacked.returncode != 0:
-            raise StackdebError(f"{deb.name} cannot be unpacked: {unpacked.stderr.strip()[:200]}")
+        dpkg_deb.extract(deb, Path(scratch))
         shutil.move(str(Path(scratch) / install_dir(release)), wheelhouse)
     log.info(f"{deb.name}: wheelhouse unpacked")
