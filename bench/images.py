@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from builders.fileserver import start_file_server  # noqa: E402
 from builders.images import SQUASH_COMPRESSION  # noqa: E402
 from builders.inventory import Inventory, make_server, parse_networks  # noqa: E402
-from builders.repository import publish_build_set  # noqa: E402
+from builders.repository.publish import publish_build_set  # noqa: E402
 from builders.tools import qemu  # noqa: E402
 from helpers import make_deb  # noqa: E402
 

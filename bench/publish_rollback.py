@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from builders.project import Project  # noqa: E402
-from builders.repository import publish_build_set, rollback  # noqa: E402
+from builders.repository.publish import publish_build_set, rollback  # noqa: E402
 from builders.targets import get_target  # noqa: E402
 
 

@@ -373,7 +373,7 @@ def cmd_prove(args, project: Project) -> dict | None:
 def cmd_publish(args, project: Project) -> dict | None:
     from contextlib import ExitStack
     from builders.outputs import using
-    from builders.repository import publish_build_set
+    from builders.repository.publish import publish_build_set
     from builders.targets import get_target
     target = get_target(args.release, args.suite)
     debs = [Path(d) for d in args.debs]
@@ -403,7 +403,7 @@ def _recorded_sha256(deb) -> str:
 
 
 def cmd_rollback(args, project: Project) -> dict | None:
-    from builders.repository import rollback
+    from builders.repository.publish import rollback
     return {"generation": rollback(project.repo_dir, args.release, args.suite)}
 
 
@@ -435,7 +435,7 @@ def cmd_cluster(args, project: Project) -> dict:
 
 def cmd_promote(args, project: Project) -> dict | None:
     from builders.cluster.verdict import verdict_keyring
-    from builders.repository import promote
+    from builders.repository.promote import promote
     from functools import partial
     from builders.proof import require_proven
     keyring = Path(args.verdict_keyring) if args.verdict_keyring else verdict_keyring(project.build_dir)
@@ -448,7 +448,9 @@ def cmd_promote(args, project: Project) -> dict | None:
 
 
 def cmd_repo(args, project: Project) -> dict | None:
-    from builders.repository import rotate_key, serve, status, status_data
+    from builders.repository.keys import rotate_key
+    from builders.repository.serve import serve
+    from builders.repository.status import status, status_data
     if args.action == "status":
         from builders.targets import get_target
         # the target's last cluster run says why what waits in staging waits

@@ -238,7 +238,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
                build_repo_url: str | None = None, packages: list[str] = (), force: bool = False) -> Path:
     """The node image of a target, wired to its staging suite at `repo_url` (as the nodes
     reach it); `packages` are preinstalled from `build_repo_url` (as this machine reaches it)."""
-    from builders.repository import Repository
+    from builders.repository.generations import Repository
     suite = get_suite(suite_name)
     if not repo_url or "://" not in repo_url:
         raise StackdebError("the node image needs the repository URL its nodes will use",
@@ -288,7 +288,7 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
 def image_problems(project: Project, release: str, suite_name: str) -> list[str]:
     """Why the target's images cannot be used by a cluster run (missing, or built from other
     elements or another archive key than today's), as messages; empty when they can."""
-    from builders.repository import Repository
+    from builders.repository.generations import Repository
     suite = get_suite(suite_name)
     images = project.build_dir / "images"
     problems = []

@@ -103,7 +103,7 @@ def passing_verdict(build: Path) -> Path:
     """A passing verdict for the live staged build set of 2026.1/bookworm in `build`/repo,
     signed with the cluster stage's own function and key."""
     from builders.cluster.verdict import write_signed
-    from builders.repository import Repository, build_set_of
+    from builders.repository.generations import Repository, build_set_of
     from builders.targets import get_suite
     repo = Repository(build / "repo")
     verdict = build / "verdict.json"

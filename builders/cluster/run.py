@@ -36,7 +36,7 @@ from builders.images import image_problems
 from builders.inventory import Inventory
 from builders.outputs import using
 from builders.project import Project
-from builders.repository import export_generation, live_suites
+from builders.repository.generations import export_generation, live_suites
 from builders.targets import Target, get_suite
 from builders.tools import aptcacherng, qemu
 

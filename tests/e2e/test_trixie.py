@@ -19,7 +19,7 @@ from builders import PROJECT_DIR
 from builders.chroot import runtime_chroot
 from builders.fileserver import start_file_server
 from builders.project import Project
-from builders.repository import publish_build_set
+from builders.repository.publish import publish_build_set
 from builders.targets import get_suite
 from builders.tools.namespace import Bind, run_in_chroot
 from helpers import KEYSTONE, KEYSTONE_SETUP, KEYSTONE_TOKEN

@@ -122,7 +122,7 @@ def test_venv_keystone_upgrades_from_build_n_to_n_plus_1_in_the_signed_staging_s
     import yaml
     from builders import PROJECT_DIR
     from builders.fileserver import start_file_server
-    from builders.repository import publish_build_set
+    from builders.repository.publish import publish_build_set
     root = tmp_path / "project"
     for folder in ("packaging", "requirements-bundles"):
         shutil.copytree(PROJECT_DIR / folder, root / folder)

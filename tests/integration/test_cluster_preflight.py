@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builders.repository import publish_build_set
+from builders.repository.publish import publish_build_set
 from helpers import make_deb
 
 

@@ -23,7 +23,10 @@ from builders.fileserver import start_file_server
 from builders.manifest import sha256_file
 from builders.project import Project
 from builders.cluster.verdict import KEY_NAME
-from builders.repository import Repository, promote, publish_build_set, rollback, status, status_data
+from builders.repository.generations import Repository
+from builders.repository.promote import promote
+from builders.repository.publish import publish_build_set, rollback
+from builders.repository.status import status, status_data
 from builders.targets import get_suite
 from builders.tools import gpg, reprepro
 from builders.tools.namespace import Bind, run_in_chroot
@@ -88,7 +91,7 @@ def verdicts(tmp_path, monkeypatch):
     """Verdicts signed the way the cluster stage signs them (builders.cluster.verdict), with a
     key of this test; `make(generation, result)` writes one for the build set as it is."""
     from builders.cluster.verdict import verdict_keyring, write_signed
-    from builders.repository import build_set_of
+    from builders.repository.generations import build_set_of
     build = tmp_path / "build"
     monkeypatch.delenv("STACKDEB_VERDICT_HOME", raising=False)
     monkeypatch.delenv("STACKDEB_VERDICT_KEYRING", raising=False)
@@ -230,7 +233,7 @@ def test_a_verdict_whose_machines_installed_other_than_its_build_set_promotes_no
 def test_the_cluster_reads_staging_and_the_tested_suite_of_one_generation(tmp_path, repo_root, verdicts):
     """What `--layout changed` compares: after alpha alone was promoted, beta is what changed."""
     from builders.cluster.changeset import changed_services
-    from builders.repository import live_suites
+    from builders.repository.generations import live_suites
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1)),
                                                         make_deb(tmp_path, "venv-beta", version(1))])
     staged, tested = live_suites(repo_root, "2026.1", "bookworm")
@@ -397,7 +400,8 @@ def test_sigkill_at_random_points_never_leaves_a_mixed_or_unsigned_repository(tm
 def test_a_key_rotation_killed_at_random_points_keeps_what_is_served_and_its_records_together(tmp_path, repo_root):
     """rotate-key killed anywhere: the live generation, its history, its key set and the keyring
     and signatures served always agree; the next step starts from whatever is live."""
-    from builders.repository import rotate_key, signing_keys
+    from builders.repository.generations import signing_keys
+    from builders.repository.keys import rotate_key
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     env = {**os.environ, "STACKDEB_REPO_DIR": str(repo_root)}
     repo = Repository(repo_root)
@@ -686,7 +690,7 @@ def apt_client(repo_root, client, url) -> str:
 
 
 def test_a_key_rotation_as_documented_keeps_an_existing_client_working(tmp_path, repo_root, served):
-    from builders.repository import rotate_key
+    from builders.repository.keys import rotate_key
     from builders.tools import gpg as gpg_tool
     publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
     client = tmp_path / "client"
