@@ -191,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(cluster)
     cluster.add_argument("--report", action="store_true",
                          help="run nothing: say the last run's result, phases, counts and where its logs are")
+    gc = commands.add_parser("gc", help="remove what no stage needs any more (old cluster runs, stale proofs)",
+                             description="Remove the cluster runs beyond the newest of each target (never the "
+                                         "latest, never a running one) and the proofs of packages that no kept "
+                                         "repository generation and no build output holds; say what was freed.")
+    gc.add_argument("--keep-runs", type=_at_least(1), default=10,
+                    help="cluster runs kept per target (default: %(default)s)")
+    gc.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    _add_json(gc)
     promote = commands.add_parser("promote", help="copy a tested build set to the tested suite",
                                   description="Copy to the tested suite exactly the build set a verdict of "
                                               "`stackdeb cluster` names, when it passed, its signature verifies "
@@ -433,6 +441,11 @@ def cmd_cluster(args, project: Project) -> dict:
     return summary
 
 
+def cmd_gc(args, project: Project) -> dict:
+    from builders.gc import collect
+    return collect(project, keep_runs=args.keep_runs, dry_run=args.dry_run).as_dict()
+
+
 def cmd_promote(args, project: Project) -> dict | None:
     from builders.cluster.verdict import verdict_keyring
     from builders.repository.promote import promote
@@ -598,11 +611,11 @@ def cmd_machines(args, project: Project) -> None:
 
 # the commands whose --json is a result (machines --json is the list of machines itself)
 RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "cluster", "promote", "repo",
-                   "image", "store"}
+                   "image", "store", "gc"}
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "prove": cmd_prove, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,
-            "store": cmd_store}
+            "store": cmd_store, "gc": cmd_gc}
 
 
 @contextmanager
