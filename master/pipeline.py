@@ -120,6 +120,9 @@ def builder_configs(settings, catalog) -> list:
                                              and step.getProperty("cluster_result") == "pass"),
                       set_properties={"release": util.Property("release"), "suite": util.Property("suite"),
                                       "verdict": util.Property("verdict")}),
+        # the runs and proofs beyond what is kept go, on the worker that made them (builders/gc)
+        Stackdeb("gc", name="gc", description="removing old cluster runs and stale proofs", alwaysRun=True,
+                 haltOnFailure=False, flunkOnFailure=False, warnOnFailure=True),
     ])
     bundle = util.BuildFactory([
         # the lock's generations count on from the last lock, wherever it was made

@@ -168,7 +168,8 @@ def test_the_cluster_builder_runs_the_changed_layout_and_reports_only_a_run(tmp_
     (tmp_path / "users").write_text("")
     settings = parse_settings(settings_data(), tmp_path, catalog, "master.yaml")
     cluster = next(c for c in builder_configs(settings, catalog) if c.name == "cluster")
-    run, report, promote = cluster.factory.steps
+    run, report, promote, gc = cluster.factory.steps
+    assert gc.args == ("gc",) and gc.kwargs["alwaysRun"] and not gc.kwargs["flunkOnFailure"]
     assert "changed" in run.args and run.kwargs["properties"] == {"cluster_outcome": "result"}
     assert report.step_class is ClusterReport
     skip = report.kwargs["doStepIf"]
