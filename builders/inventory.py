@@ -260,6 +260,11 @@ class InventoryHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def log_request(self, code="-", size="-"):
+        # http.server's own formats the request line, which a request that timed out before
+        # its line arrived does not have (a traceback, and no answer); nothing is logged anyway
+        pass
+
 
 def make_server(inventory: Inventory, host: str, port: int, trusted: list, readers: list | None = None,
                 read_timeout: float = READ_TIMEOUT, deadline: float = REQUEST_DEADLINE) -> ThreadingHTTPServer:

@@ -104,6 +104,10 @@ CASES = {
     "garbage request line": (lambda r: [b"\x16\x03\x01 hello\r\n\r\n"], {}, 400),
     "unknown HTTP version": (lambda r: [request(valid(r)).replace(b"HTTP/1.1", b"HTTP/7.0", 1)], {}, 400),
     "unknown path": (lambda r: [request(valid(r), path="/v1/reports/../admin")], {}, 404),
+    # the request line itself never finished in time: the answer comes at the deadline, and
+    # what arrives after it is never read as a report
+    "an unfinished request line, finished late": (
+        lambda r: [b"POST /v1/rep", request(valid(r))[len(b"POST /v1/rep"):]], {"pause": DEADLINE + 1}, 408),
 }
 
 
