@@ -10,8 +10,12 @@ from builders.cluster.verdict import VENV_PREFIX
 
 def service_needs(recipes: dict, where: str) -> dict[str, list[str]]:
     """The needs map of the recipes, checked: a list of services with recipes, and no cycle."""
+    if not isinstance(recipes, dict):
+        raise StackdebError(f"{where}: expected a mapping of services to their recipes")
     needs = {}
     for service, recipe in recipes.items():
+        if recipe is not None and not isinstance(recipe, dict):
+            raise StackdebError(f"{where}: {str(service)[:60]!r}: a recipe is a mapping, not {type(recipe).__name__}")
         named = (recipe or {}).get("needs", [])
         if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
             raise StackdebError(f"{where}: {service}: 'needs' must be a list of service names")

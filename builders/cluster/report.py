@@ -50,9 +50,11 @@ def waiting_reasons(packages: dict[str, dict], verdict_path: Path | None) -> dic
     """Why each venv package whose staging version is not the tested one waits, as far as the
     target's last cluster run tells: it failed there (and where), or that run did not cover it
     (and why), or no run has tested it yet."""
-    from builders.cluster.verdict import VENV_PREFIX, coverage
+    from builders.cluster.verdict import VENV_PREFIX, coverage, shape_problem
     from builders.manifest import sha256_file
     verdict = (read_json(verdict_path) or {}) if verdict_path and verdict_path.is_file() else {}
+    if verdict and shape_problem(verdict):      # not one the cluster stage wrote: it tells nothing
+        verdict = {}
     tested = {(p["name"], p["version"]) for p in (verdict.get("build_set") or {}).get("packages") or []}
     which = ""
     if verdict:

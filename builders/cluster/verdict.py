@@ -63,10 +63,47 @@ def read_verified(path: Path, keyring: Path) -> dict:
     verdict = read_json(path)
     if not isinstance(verdict, dict) or verdict.get("format") != FORMAT:
         raise StackdebError(f"verdict {path} is not a stackdeb verdict (format {FORMAT})")
-    return verdict
+    return check_shape(verdict, str(path))
 
 
 VENV_PREFIX = "venv-"
+
+
+def _strings(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def shape_problem(verdict) -> str | None:
+    """What is not as the cluster stage writes it, in the parts promotion and the status read,
+    or None: a verdict is read only once its shape is known."""
+    if not isinstance(verdict, dict):
+        return "not a JSON object"
+    build_set = verdict.get("build_set") or {}
+    packages = build_set.get("packages") if isinstance(build_set, dict) else None
+    if not isinstance(packages, list) or not all(
+            isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("name", "version", "sha256"))
+            for p in packages):
+        return "build_set.packages is not a list of packages with name, version and sha256"
+    machines = verdict.get("machines") or []
+    if not isinstance(machines, list) or not all(
+            isinstance(m, dict) and _strings(m.get("installed") or {}) and _strings(m.get("installed_sha256") or {})
+            for m in machines):
+        return "machines is not a list of machines with installed packages and versions"
+    tests = verdict.get("tests") or []
+    if not isinstance(tests, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("result"), str) and isinstance(t.get("service"), (str, type(None)))
+            for t in tests):
+        return "tests is not a list of tests with a service and a result"
+    if not isinstance(verdict.get("failure"), (dict, type(None))):
+        return "failure is neither an object nor null"
+    return None
+
+
+def check_shape(verdict, where: str) -> dict:
+    problem = shape_problem(verdict)
+    if problem:
+        raise StackdebError(f"verdict {where}: {problem}", hint="only a verdict written by `stackdeb cluster` is read")
+    return verdict
 
 
 def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
@@ -75,6 +112,7 @@ def coverage(verdict: dict) -> tuple[list[dict], dict[str, str]]:
     service passed a test and failed none (the package entries), and for every other one why it
     is not covered. Only the machines' and tests' records count, never what the verdict says of
     itself."""
+    check_shape(verdict, "")
     installed: dict[str, set[tuple[str, str]]] = {}
     for machine in verdict.get("machines") or []:
         digests = machine.get("installed_sha256") or {}
@@ -112,6 +150,7 @@ def disagreements(verdict: dict) -> list[str]:
     build set's own entry for that name: a verdict like that does not describe its build set,
     and promotes nothing. (A package the build set does not hold is no disagreement: it came
     from the tested suite to run beside a changed one.)"""
+    check_shape(verdict, "")
     named = {p["name"]: (p["version"], p["sha256"]) for p in (verdict.get("build_set") or {}).get("packages") or []}
     found = []
     for machine in verdict.get("machines") or []:
