@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from builders.bundle import find_lock  # noqa: E402
+from builders.bundle import read_lock  # noqa: E402
 from builders.chroot import build_chroot  # noqa: E402
 from builders.debian_dir import render_source_tree  # noqa: E402
 from builders.package import COMPRESSION, Bundle, package_target  # noqa: E402
@@ -82,7 +82,7 @@ ls -l /work/stock/*.deb /work/stackdeb/*.deb /work/floor.deb | awk '{{print "SIZ
 def main() -> None:
     service_name = sys.argv[1] if len(sys.argv) > 1 else "keystone"
     project = Project.from_env()
-    target = find_lock(project, "2026.1", "bookworm")
+    target = read_lock(project, "2026.1", "bookworm")
     service = project.catalog().get(service_name)
     bundle = Bundle(project, target)
     ptarget = package_target(target, service, bundle)

@@ -21,12 +21,12 @@ from builders.catalog import Catalog
 from builders.debpackage import build_wheels_deb
 from builders.errors import StackdebError
 from builders.index import IndexFile, PackageIndex, download
-from builders.lockfile import Pin, parse_lock
-from builders.manifest import outputs_intact, read_json, sha256_file, sha256_json, write_json
-from builders.outputs import replacing, using
+from builders.lockfile import Lock, Pin, read_lock
+from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.outputs import replacing
 from builders.pipconfig import configured_index_url
 from builders.project import Project
-from builders.targets import Suite, get_suite
+from builders.targets import Suite
 from builders.compiler import Compiler
 from builders.wheelcache import WheelCache, copy_verified
 from builders.wheelcheck import check_service_wheels
@@ -43,39 +43,6 @@ class Artifact:
     origin: str                    # downloaded or compiled
     source_sha256: str | None      # the sdist a compiled wheel came from
     path: Path
-
-
-@dataclass
-class LockedTarget:
-    release: str
-    suite: Suite
-    directory: Path
-    manifest: dict
-    pins: dict[str, Pin]
-    closures: dict[str, list[str]]
-
-    @property
-    def build_id(self) -> str:
-        return f"{self.suite.python_tag}-{self.suite.codename}"
-
-
-def find_lock(project: Project, release: str, suite_name: str) -> LockedTarget:
-    suite = get_suite(suite_name)
-    for manifest_path in sorted(project.root.glob(f"requirements-bundles/*/{suite_name}/manifest.json")):
-        manifest = read_json(manifest_path) or {}
-        if release in (manifest.get("release"), manifest.get("codename")):
-            directory = manifest_path.parent
-            with using(directory):       # the three files as one lock writes them
-                manifest = read_json(directory / "manifest.json") or {}
-                if not outputs_intact(directory, manifest.get("outputs", {})):
-                    raise StackdebError(f"{directory}: lock.txt or closures.json is not what its manifest "
-                                        "records (edited by hand, or from another lock)",
-                                        hint=f"make it again: stackdeb lock --release {release} --suite {suite_name}")
-                pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
-                closures = read_json(directory / "closures.json") or {}
-            return LockedTarget(manifest["release"], suite, directory, manifest, pins, closures)
-    raise StackdebError(f"no lock for release '{release}' on {suite_name}",
-                        hint=f"run: stackdeb lock --release {release} --suite {suite_name}")
 
 
 def supported_tags(suite: Suite) -> list[Tag]:
@@ -135,7 +102,7 @@ class Fetcher:
         return chosen, self.cache.store(tmp, actual, chosen.filename, chosen.sha256), True
 
 
-def build_backends(target: LockedTarget, fetched: dict[str, tuple[IndexFile, Path]]) -> dict[str, Path]:
+def build_backends(target: Lock, fetched: dict[str, tuple[IndexFile, Path]]) -> dict[str, Path]:
     """The lock's build requirements (manifest `build_backends`), each as its fetched wheel."""
     backends = {}
     for line in target.manifest.get("build_backends", []):
@@ -148,7 +115,7 @@ def build_backends(target: LockedTarget, fetched: dict[str, tuple[IndexFile, Pat
     return backends
 
 
-def collect_artifacts(project: Project, target: LockedTarget, index_url: str, jobs: int) -> list[Artifact]:
+def collect_artifacts(project: Project, target: Lock, index_url: str, jobs: int) -> list[Artifact]:
     ranks = {tag: i for i, tag in enumerate(supported_tags(target.suite))}
     fetcher = Fetcher(project, index_url, ranks)
     pins = sorted(target.pins.values(), key=lambda p: p.name)
@@ -195,7 +162,7 @@ def write_simple_index(wheelhouse: Path, artifacts: list[Artifact]) -> None:
     (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
 
 
-def write_service_requirements(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact]) -> None:
+def write_service_requirements(wheelhouse: Path, target: Lock, artifacts: list[Artifact]) -> None:
     by_line = {f"{a.name}=={a.version}": a for a in artifacts}
     folder = wheelhouse / "requirements"
     folder.mkdir()
@@ -204,7 +171,7 @@ def write_service_requirements(wheelhouse: Path, target: LockedTarget, artifacts
         (folder / f"{service}.txt").write_text(text)
 
 
-def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[Artifact]) -> None:
+def lay_out_wheelhouse(wheelhouse: Path, target: Lock, artifacts: list[Artifact]) -> None:
     """The wheelhouse the .deb ships: its bytes follow from the lock alone, as its version does
     (the lock generation). What the build was made from goes in the build record beside it."""
     wheels = wheelhouse / "wheels"
@@ -222,7 +189,7 @@ def lay_out_wheelhouse(wheelhouse: Path, target: LockedTarget, artifacts: list[A
     })
 
 
-def bundle_inputs_digest(target: LockedTarget, catalog: Catalog) -> str:
+def bundle_inputs_digest(target: Lock, catalog: Catalog) -> str:
     """What the bundle is made from: the lock, and from the catalog only which distribution
     each service is (the bundle must hold its wheel); a packaging revision changes no wheel."""
     return sha256_json({
@@ -249,7 +216,7 @@ def is_up_to_date(current: Path, digest: str) -> bool:
 def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,
                  jobs: int = 4, force: bool = False) -> Path:
     started = time.monotonic()
-    target = find_lock(project, release, suite)
+    target = read_lock(project, release, suite)
     catalog = project.catalog()
     link = project.bundle_dir(target.release, suite)
     digest = bundle_inputs_digest(target, catalog)

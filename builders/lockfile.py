@@ -1,4 +1,5 @@
-"""The lock format: pip-tools' requirements.txt with hashes and split `# via` annotations.
+"""The lock format: pip-tools' requirements.txt with hashes and split `# via` annotations, and
+the one reader of a target's committed lock (`read_lock`).
 
 Parsing gives each pin its hashes and the packages that pulled it in; from those edges each
 service's closure (the subset of the lock it needs) follows without resolving again.
@@ -6,10 +7,15 @@ service's closure (the subset of the lock it needs) follows without resolving ag
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from builders.errors import StackdebError
+from builders.manifest import outputs_intact, read_json
+from builders.outputs import using
+from builders.project import Project
+from builders.targets import Suite, get_suite
 
 PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 HASH_RE = re.compile(r"--hash=sha256:([0-9a-f]{64})")
@@ -87,3 +93,37 @@ def closures(pins: dict[str, Pin], services: list[str]) -> dict[str, list[str]]:
                 todo.extend(children.get(name, ()))
         result[service] = sorted(pins[n].line for n in seen)
     return result
+
+
+@dataclass
+class Lock:
+    """A target's committed lock, read whole and checked against its manifest."""
+    release: str
+    suite: Suite
+    directory: Path
+    manifest: dict
+    pins: dict[str, Pin]
+    closures: dict[str, list[str]]
+
+    @property
+    def build_id(self) -> str:
+        return f"{self.suite.python_tag}-{self.suite.codename}"
+
+
+def read_lock(project: Project, release: str, suite_name: str) -> Lock:
+    suite = get_suite(suite_name)
+    for manifest_path in sorted(project.root.glob(f"requirements-bundles/*/{suite_name}/manifest.json")):
+        manifest = read_json(manifest_path) or {}
+        if release in (manifest.get("release"), manifest.get("codename")):
+            directory = manifest_path.parent
+            with using(directory):       # the three files as one lock writes them
+                manifest = read_json(directory / "manifest.json") or {}
+                if not outputs_intact(directory, manifest.get("outputs", {})):
+                    raise StackdebError(f"{directory}: lock.txt or closures.json is not what its manifest "
+                                        "records (edited by hand, or from another lock)",
+                                        hint=f"make it again: stackdeb lock --release {release} --suite {suite_name}")
+                pins = parse_lock((directory / "lock.txt").read_text(), str(directory / "lock.txt"))
+                closures = read_json(directory / "closures.json") or {}
+            return Lock(manifest["release"], suite, directory, manifest, pins, closures)
+    raise StackdebError(f"no lock for release '{release}' on {suite_name}",
+                        hint=f"run: stackdeb lock --release {release} --suite {suite_name}")

@@ -19,7 +19,7 @@ def info(message: str) -> None:
 
 
 def set_verbose(verbose: bool) -> None:
-    _verbose[0] = _verbose[0] or verbose
+    _verbose[0] = verbose or bool(os.environ.get("STACKDEB_VERBOSE"))
 
 
 def command(text: str) -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from builders import log
-from builders.bundle import LockedTarget, built_from, bundle_inputs_digest, find_lock
+from builders.bundle import Lock, built_from, bundle_inputs_digest, read_lock
 from builders.catalog import Service
 from builders.chroot import Chroot, build_chroot
 from builders.debdiff import deb_differences
@@ -49,7 +49,7 @@ WAITING_BUILDS = 3
 class Bundle:
     """The built bundle of a target, checked against the current lock."""
 
-    def __init__(self, project: Project, target: LockedTarget):
+    def __init__(self, project: Project, target: Lock):
         self.dir = project.bundle_dir(target.release, target.suite.codename)
         label = f"{target.release}/{target.suite.codename}"
         self.manifest = read_json(self.dir / "wheelhouse/manifest.json")
@@ -80,7 +80,7 @@ class Bundle:
         return "".join(lines)
 
 
-def package_target(target: LockedTarget, service: Service, bundle: Bundle) -> PackageTarget:
+def package_target(target: Lock, service: Service, bundle: Bundle) -> PackageTarget:
     if service.name not in target.closures:
         raise StackdebError(f"the lock for {target.release}/{target.suite.codename} has no closure "
                             f"for {service.name}", hint="re-run stackdeb lock: the catalog changed")
@@ -179,7 +179,7 @@ def package_services(project: Project, release: str, suite: str, names: list[str
                      reproducible: bool = False, lint: bool = True, force: bool = False) -> list[Path]:
     # the bundle stays as it is while its packages are built from it (a new one waits)
     project.catalog().select(names)
-    with using(project.bundle_dir(find_lock(project, release, suite).release, suite)):
+    with using(project.bundle_dir(read_lock(project, release, suite).release, suite)):
         return _package_services(project, release, suite, names, reproducible, lint, force)
 
 
@@ -305,7 +305,7 @@ class Checks:
 
 def prepare(project: Project, release: str, suite: str, names: list[str] | None):
     services = project.catalog().select(names)      # an unknown service is named before anything else
-    target = find_lock(project, release, suite)
+    target = read_lock(project, release, suite)
     chroot = build_chroot(project.chroot_dir, target.suite)
     root = project.target_dir("packages", Target(target.release, target.suite))
     root.mkdir(parents=True, exist_ok=True)

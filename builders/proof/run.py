@@ -3,7 +3,7 @@
 import os
 
 from builders import log
-from builders.bundle import find_lock
+from builders.bundle import read_lock
 from builders.errors import StackdebError
 from builders.lint import lintian_version, summary_of
 from builders.manifest import read_json, sha256_file
@@ -18,7 +18,7 @@ def prove_services(project: Project, release: str, suite: str, names: list[str] 
     """The proof of each named service's package (or, without names, of every package built
     for the target): kept from before for the same bytes, else made now."""
     project.catalog().select(names)
-    with using(project.bundle_dir(find_lock(project, release, suite).release, suite)):
+    with using(project.bundle_dir(read_lock(project, release, suite).release, suite)):
         target, services, bundle, chroot, root = prepare(project, release, suite, names)
         if names is None:
             services = [s for s in services if (root / s.name / "manifest.json").exists()]

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from builders import log
-from builders.bundle import built_from, bundle_inputs_digest, find_lock, is_up_to_date
+from builders.bundle import built_from, bundle_inputs_digest, read_lock, is_up_to_date
 from builders.debpackage import install_dir
 from builders.errors import StackdebError
 from builders.manifest import read_json, sha256_file
@@ -74,7 +74,7 @@ def export_bundle(project: Project, target: Target, client: StoreClient) -> list
         entries = _put(client, "lock", _files(lock_dir, sorted(LOCK_FILES)))
     if bundle_dir.is_dir():
         with using(bundle_dir):
-            locked = find_lock(project, target.release, target.suite.codename)
+            locked = read_lock(project, target.release, target.suite.codename)
             if is_up_to_date(bundle_dir, bundle_inputs_digest(locked, project.catalog())):
                 entries += _put(client, "bundle", [bundle_dir / "manifest.json",
                                                    *bundle_dir.glob("openstack-wheels-*.deb")])
@@ -178,7 +178,7 @@ def _import_bundle(project: Project, target: Target, entries: list[dict], client
     debs = [e for e in entries if e["file"].endswith(".deb")]
     if len(debs) != 1 or not any(e["file"] == "manifest.json" for e in entries):
         raise StackdebError("--artifacts: a bundle is its manifest.json and one openstack-wheels .deb")
-    locked = find_lock(project, target.release, target.suite.codename)
+    locked = read_lock(project, target.release, target.suite.codename)
     digest = bundle_inputs_digest(locked, project.catalog())
     if _holds(out, entries) and is_up_to_date(out, digest):
         done["kept"] += len(entries)

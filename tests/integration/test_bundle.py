@@ -221,6 +221,6 @@ def test_build_requirements_come_only_from_the_lock(stackdeb, mini_project):
     assert stackdeb("lock", "--index-url", mini.index.url)[0] == 0
     manifest = json.loads((mini.lock_dir / "manifest.json").read_text())
     assert manifest["build_backends"] == ["libthree==3.0.0"]
-    code, err = bundle(stackdeb, mini)
+    code, err = stackdeb("-v", "bundle", "--index-url", mini.index.url)     # verbose: the commands run
     assert code == 0, err[-3000:]
     assert "--propagation private --net sh" in err      # the compile's own, empty network namespace
