@@ -38,7 +38,8 @@ def stackdeb(build, *args, release="2026.1", **env):
 def trixie_build(tmp_path_factory):
     build = tmp_path_factory.mktemp("trixie-build")
     logs = {"lock": stackdeb(build, "lock"), "bundle": stackdeb(build, "bundle"),
-            "package": stackdeb(build, "package", "keystone", "--check-reproducible")}
+            # verbose: the package log shows the commands, and so the chroot they ran in
+            "package": stackdeb(build, "package", "keystone", "--check-reproducible", STACKDEB_VERBOSE="1")}
     return build, logs
 
 
