@@ -24,9 +24,11 @@ SEED = int(os.environ.get("STACKDEB_KILL_SEED") or random.SystemRandom().randran
 
 def start(mini, *args) -> subprocess.Popen:
     index = ["--index-url", mini.index.url] if args[0] in ("lock", "bundle") else []
-    # a session of its own, to find whatever it started (tools do not call setsid)
+    # a session of its own, to find whatever it started (tools do not call setsid); verbose:
+    # the tests follow a run by the commands it says it runs
     return subprocess.Popen([sys.executable, "-m", "builders.cli", *args, *index], start_new_session=True,
-                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, "STACKDEB_VERBOSE": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def finish(mini, *args) -> float:
