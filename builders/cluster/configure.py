@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-import yaml
-
 from builders import PROJECT_DIR
 from builders.catalog import Catalog
 from builders.cluster.layout import Layout, Role
@@ -29,8 +27,8 @@ def load_recipes(path: Path = SERVICE_CONFIG) -> dict:
 
 
 def check_recipes(layout: Layout, recipes: dict) -> None:
-    from builders.cluster.needs import service_needs
-    service_needs(recipes, SERVICE_CONFIG.name)     # a broken map is refused before anything starts
+    """Every service of the layout has a recipe (the needs map is checked when the recipes are
+    read, builders/cluster/run.preflight)."""
     missing = [s for s in layout.services if s not in recipes]
     if missing:
         raise StackdebError(f"layout {layout.name}: no cluster recipe for {', '.join(missing)} in "
