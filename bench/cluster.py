@@ -11,6 +11,7 @@ what any run pays before it installs anything.
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ def main() -> None:
             sys.exit(f"stackdeb publish failed:\n{published.stderr[-2000:]}")
         print(f"{'publish':12} {time.monotonic() - started:8.1f} s")
         run("cluster", "--layout", args.layout, *target)
-    report = json.loads(run("cluster", "--report", *target).stdout)
+    report = json.loads(run("cluster", "--report", "--json", *target).stdout)
     verdict = json.loads(Path(report["verdict"]).read_text())
     total = (time.monotonic() - started if not args.last else
              sum(p["seconds"] for p in verdict["phases"]))
@@ -55,10 +56,28 @@ def main() -> None:
         memory = machine.get("memory") or {}
         print(f"{machine['name']} {machine['role']:10} {machine['cpus']} vCPU, {machine['memory_mb']} MiB given, "
               f"{memory.get('used_mb', '?')} MiB used after configure")
+    serials = {m["serial"]: m["name"] for m in verdict["machines"]}
+    for task in verdict.get("tasks", []):
+        print(f"  task {serials.get(task['machine'], task['machine'])} {task['task']:22} "
+              f"{task['seconds']:7.1f} s (queued {task['queued']:.1f} s)")
+    requests = Path(verdict["logs"].get("tempest-requests", "/nonexistent"))
+    if requests.exists():
+        print("tempest requests, seconds by where they were made: " + ", ".join(
+            f"{where} {seconds:.0f} s" for where, seconds in tempest_request_time(requests.read_text()).items()))
     counts = report["tests"]
     print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped; "
           f"tempest {verdict['tempest']}")
     print(f"accelerator: {verdict.get('accelerator') or 'tcg (before verdicts recorded it)'}")
+
+
+def tempest_request_time(text: str) -> dict[str, float]:
+    """Tempest's logged API calls (`Request (Class:where): 200 GET url 0.512s`), summed into
+    class fixtures (credentials made and removed per class) and the tests themselves."""
+    totals = {"class fixtures": 0.0, "tests": 0.0}
+    for match in re.finditer(r"Request \([^:)]*:([^)]*)\): \d+ \S+ \S+ ([0-9.]+)s", text):
+        where = "class fixtures" if match.group(1) in ("setUpClass", "tearDownClass") else "tests"
+        totals[where] += float(match.group(2))
+    return totals
 
 
 if __name__ == "__main__":

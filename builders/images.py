@@ -18,6 +18,7 @@ from pathlib import Path
 
 from builders import PROJECT_DIR, log, tools
 from builders.aptsources import machine_mirrors
+from builders.cluster.layout import INFRASTRUCTURE
 from builders.errors import StackdebError
 from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, sha256_json, write_json
@@ -96,11 +97,21 @@ def file_records(directory: Path, names: list[str]) -> dict:
             for name in names}
 
 
+# The initrd iPXE fetches before the kernel starts: the modules a network boot needs
+# (initramfs-tools' `netboot`: the base set and the NIC drivers; live-boot adds squashfs and
+# overlay), not `most`, which holds every storage driver too. Set before the kernel is
+# installed, so the tree's own initrd is made so, reproducibly.
+INITRAMFS_HOOK = ("--setup-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" && "
+                  "echo MODULES=netboot > \"$1/etc/initramfs-tools/conf.d/stackdeb-netboot.conf\"")
+
+
 def base_tree(project: Project, suite_name: str, packages: list[str]) -> tuple[Path, int]:
     """The cached minbase tarball of a suite with `packages`, and its SOURCE_DATE_EPOCH."""
     suite = get_suite(suite_name)
     mirrors = machine_mirrors().lines(suite.codename)
-    digest = sha256_json({"suite": suite.codename, "packages": packages, "mirrors": mirrors})[:12]
+    options = ['--aptopt=Apt::Install-Recommends "false"', INITRAMFS_HOOK]
+    digest = sha256_json({"suite": suite.codename, "packages": packages, "mirrors": mirrors,
+                          "options": options})[:12]
     base = project.cache_dir / "images"
     tarball = base / f"discovery-{suite.codename}-{digest}.tar"
     sidecar = tarball.with_suffix(".json")
@@ -111,8 +122,7 @@ def base_tree(project: Project, suite_name: str, packages: list[str]) -> tuple[P
             fd, tmp = tempfile.mkstemp(dir=base, prefix=f".{tarball.stem}.", suffix=".tar")
             os.close(fd)
             try:
-                mmdebstrap.create_tarball(suite.codename, Path(tmp), packages, mirrors,
-                                          options=['--aptopt=Apt::Install-Recommends "false"'],
+                mmdebstrap.create_tarball(suite.codename, Path(tmp), packages, mirrors, options=options,
                                           source_date_epoch=epoch)
                 write_json(sidecar, {"source_date_epoch": epoch, "packages": packages})
                 os.replace(tmp, tarball)
@@ -209,17 +219,24 @@ def squash(root: Path, output: Path, epoch: int) -> None:
 # debian-minimal's base packages (as its root.d/75-debian-minimal-baseinstall installs them, with
 # recommends), then, as diskimage-builder's package-installs would (without recommends), the node
 # element's packages and the base element's open-iscsi, whose initramfs hook would otherwise make
-# the kernel's initrd a second time. The kernel and its initrd, systemd and python3 are then
+# the kernel's initrd a second time, and the cluster's infrastructure packages (MariaDB,
+# memcached, RabbitMQ). The kernel and its initrd, systemd, python3 and those are then
 # unpacked from the cache instead of installed on every build; each build's `apt-get
 # dist-upgrade` still brings the tarball up to date.
 DEBIAN_MINIMAL_BASE = ["busybox", "gnupg2", "python3", "sudo", "systemd-sysv"]
 BASE_ELEMENT_PACKAGES = ["open-iscsi"]
 
 
+def infrastructure_packages() -> list[str]:
+    """Debian's packages for what a cluster role may run beside the services (MariaDB,
+    memcached, RabbitMQ): every node image carries them, installed natively once."""
+    return sorted(p for packages in INFRASTRUCTURE.values() for p in packages)
+
+
 def node_bootstrap(cache_dir: Path, mirror_lines: list[str]) -> dict[str, str]:
     """diskimage-builder's settings for a cached bootstrap tarball with the node's packages,
     for mmdebstrap (diskimage-builder passes the text to sh)."""
-    packages = sorted({*element_packages("stackdeb-node"), *BASE_ELEMENT_PACKAGES})
+    packages = sorted({*element_packages("stackdeb-node"), *BASE_ELEMENT_PACKAGES, *infrastructure_packages()})
     sources = " ".join(f'"{line}"' for line in mirror_lines[1:])        # the first is the archive itself
     install = 'chroot "$1" apt-get install --yes'
     args = (f"""--setup-hook='printf "%s\\n" {sources} >> "$1/etc/apt/sources.list"' """
@@ -256,7 +273,9 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
            **node_bootstrap(project.cache_dir, mirrors.lines(suite.codename)),
            "DIB_STACKDEB_REPO_URL": repo_url, "DIB_STACKDEB_BUILD_REPO_URL": build_repo_url or repo_url,
            "DIB_STACKDEB_SUITE": Target(release, suite).staging_suite, "DIB_STACKDEB_KEYRING": str(keyring),
-           "DIB_STACKDEB_PACKAGES": " ".join(packages)}
+           "DIB_STACKDEB_PACKAGES": " ".join(packages),
+           # what any cluster role may run beside the services: in the cached layer, units off
+           "DIB_STACKDEB_INFRASTRUCTURE": " ".join(infrastructure_packages())}
     if mirrors.security:
         env["DIB_DEBIAN_SECURITY_MIRROR"] = mirrors.security
     inputs = {"env": {k: v for k, v in env.items() if k not in ("DIB_IMAGE_CACHE", "ELEMENTS_PATH")},

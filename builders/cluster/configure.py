@@ -153,9 +153,11 @@ def install_task(ctx: ClusterContext, role: Role) -> str:
             "done\n")
 
 
-# The broker may still be starting when its package's postinst has returned (minutes under
-# TCG): wait for it, then make the user once; a failure is the task's failure, never hidden.
+# The broker takes minutes to start under TCG: started without waiting on systemd, then
+# waited for, then the user made once; a failure is the task's failure, never hidden.
 RABBITMQ_USER = """\
+systemctl enable rabbitmq-server >/dev/null 2>&1
+systemctl start --no-block rabbitmq-server
 ready=
 for attempt in $(seq 1 60); do
     if rabbitmqctl -q await_startup >/dev/null 2>&1; then ready=1; break; fi
@@ -171,11 +173,13 @@ echo 'rabbitmq: user openstack ready'
 
 
 def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
+    """Start what the role runs beside its services. The node image carries every
+    infrastructure package with its units disabled (elements/stackdeb-node): enabled here."""
     script = ""
     if "mariadb" in role.infrastructure:
         script += _heredoc("/etc/mysql/mariadb.conf.d/99-stackdeb.cnf",
                            "[mysqld]\nbind-address = 0.0.0.0\nmax_connections = 500\n")
-        script += "systemctl restart mariadb\n"
+        script += "systemctl enable mariadb >/dev/null 2>&1\nsystemctl restart mariadb\n"
         sql = ""
         for service in ctx.layout.services:
             password = ctx.passwords.get(f"db-{service}")
@@ -186,7 +190,8 @@ def infrastructure_task(ctx: ClusterContext, role: Role) -> str:
         script += f"mysql <<'STACKDEB_SQL'\n{sql}FLUSH PRIVILEGES;\nSTACKDEB_SQL\necho 'mariadb: databases ready'\n"
     if "memcached" in role.infrastructure:
         script += ("sed -i 's/^-l .*/-l 0.0.0.0/' /etc/memcached.conf\n"
-                   "systemctl restart memcached\necho 'memcached: listening'\n")
+                   "systemctl enable memcached >/dev/null 2>&1\nsystemctl restart memcached\n"
+                   "echo 'memcached: listening'\n")
     if "rabbitmq" in role.infrastructure:
         script += RABBITMQ_USER.replace("$RABBIT_PASSWORD", ctx.passwords.get("rabbitmq"))
     return script or "true\n"
@@ -207,9 +212,14 @@ def started_units(catalog: Catalog, recipe: dict, service: str) -> list[str]:
 
 
 def service_task(ctx: ClusterContext, service: str) -> str:
-    """Render the configuration and the recipe's other files, run the setup steps, start the
-    packaged units, and wait until the API answers on its port (or, for a service without an
-    API, until its units have stayed up)."""
+    """The whole of a service's configuration: its setup, then its start."""
+    return setup_task(ctx, service) + start_task(ctx, service)
+
+
+def setup_task(ctx: ClusterContext, service: str) -> str:
+    """Render the configuration and the recipe's other files and run the setup steps (the
+    database schema): nothing here needs keystone, only MariaDB, so a service's setup runs
+    while keystone is still being set up."""
     svc = ctx.catalog.get(service)
     recipe = ctx.recipes[service]
     values = ctx.values(service)
@@ -222,6 +232,11 @@ def service_task(ctx: ClusterContext, service: str) -> str:
             "auth_type": "password", "project_domain_name": "Default", "user_domain_name": "Default",
             "project_name": "service", "username": service, "password": values["password"],
             "region_name": REGION}
+    if recipe["config"].get("cache") and values["memcached"]:
+        # oslo.cache in the layout's memcached: keystone then validates a token without
+        # reading the database each time (DevStack runs it so; without a memcached, no cache)
+        sections["cache"] = {"enabled": "true", "backend": "oslo_cache.memcache_pool",
+                             "memcache_servers": f"{values['memcached']}:11211"}
     script = _heredoc(recipe["config"]["file"], render_ini(sections), "0640", f"root:{svc.user}")
     for path, text in (recipe.get("files") or {}).items():
         script += _heredoc(path, Template(text).substitute(values), "0640", f"root:{svc.user}")
@@ -229,9 +244,17 @@ def service_task(ctx: ClusterContext, service: str) -> str:
         script += f"export OS_BOOTSTRAP_PASSWORD={shlex.quote(ctx.passwords.get('admin'))}\n"
     for step in recipe.get("setup", []):
         script += Template(step).safe_substitute(values) + "\n"
+    return script
+
+
+def start_task(ctx: ClusterContext, service: str) -> str:
+    """Start the packaged units and wait until the API answers on its port (or, for a service
+    without an API, until its units have stayed up)."""
+    recipe = ctx.recipes[service]
+    script = ""
     units = [f"{u}.service" for u in started_units(ctx.catalog, recipe, service)]
     skipped = [f"{u}.service" for u in recipe.get("not_started") or {}]
-    if skipped:      # the package enabled them at install; they cannot run on this cluster
+    if skipped:      # they cannot run on this cluster: off, whatever enabled them
         script += f"systemctl disable --now {' '.join(skipped)} >/dev/null 2>&1 || true\n"
     if units:
         script += f"systemctl enable {' '.join(units)} >/dev/null 2>&1\nsystemctl restart {' '.join(units)}\n"

@@ -48,7 +48,8 @@ class Machine:
         self.vm = qemu.boot(kernel, initrd, append, self.console(phase), accel=accel, memory_mb=self.memory_mb,
                             cpus=self.cpus, drives=[(self.disk, f"SDBDISK{self.index}")],
                             serial_number=self.serial, netdev=qemu.tap_network(self.tap),
-                            nic=f"virtio-net-pci,netdev=n0,mac={self.mac}", prefix=prefix)
+                            nic=f"virtio-net-pci,netdev=n0,mac={self.mac}", prefix=prefix,
+                            throwaway=True)      # the disk goes with the run
 
     def boot_discovery(self, prefix: list[str], accel: str) -> None:
         """Power on with no kernel: the NIC's iPXE asks DHCP, which points it at boot.ipxe."""

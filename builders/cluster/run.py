@@ -91,6 +91,7 @@ class Run:
     not_configured: dict = field(default_factory=dict)   # service -> PhaseFailed: smoke skips it
     recipes: dict = field(default_factory=dict)          # packaging/cluster-config.yaml
     changes: ChangeSet | None = None                     # the `changed` layout's selection
+    task_times: list = field(default_factory=list)       # each node task: machine, queued and run seconds
 
     @contextmanager
     def phase(self, name: str):
@@ -253,6 +254,7 @@ def _run_phases(run: Run, recipes: dict, teardown: list, keep: bool) -> None:
     images = project.build_dir / "images"
     discovery, node_image = images / f"discovery-{run.suite}", images / f"node-{run.release}-{run.suite}"
     board = TaskBoard(run.dir / "logs")
+    run.task_times = board.timings
     passwords = configure.Secrets()
     # the images stay as they are while the run boots from them (a rebuild waits)
     held = ExitStack()
@@ -391,54 +393,67 @@ def _run_tasks(run: Run, board: TaskBoard, scripts: dict, name: str, timeout: fl
                service: str | None = None) -> dict:
     """Submit one task per machine, wait for all; the first failure names its machine and log."""
     tasks = {machine: board.submit(machine.serial, name, script) for machine, script in scripts.items()}
-    outputs = {}
-    for machine, task in tasks.items():
-        result = board.wait(task, timeout, machine.running)
-        where = board.log_path(task)
-        if result is None:
-            console = machine.console("node")
-            why = f"did not finish within {timeout:.0f}s" if machine.running() else "was cut short: the VM stopped"
-            raise PhaseFailed(f"{machine.name} ({machine.role}): task {name} {why}", machine.name,
-                              where if where.exists() else console, service)
-        if result.rc != 0:
-            tail = _reason(result.output, service or machine.name)
-            raise PhaseFailed(f"{machine.name} ({machine.role}): {name} failed (exit {result.rc}): {tail}",
-                              machine.name, where, service)
-        outputs[machine] = result.output
-    return outputs
+    return {machine: _wait_task(board, machine, task, name, timeout, service) for machine, task in tasks.items()}
+
+
+def _wait_task(board: TaskBoard, machine, task, name: str, timeout: float, service: str | None = None) -> str:
+    """A submitted task's output; a failure or a timeout names its machine and log."""
+    result = board.wait(task, timeout, machine.running)
+    where = board.log_path(task)
+    if result is None:
+        console = machine.console("node")
+        why = f"did not finish within {timeout:.0f}s" if machine.running() else "was cut short: the VM stopped"
+        raise PhaseFailed(f"{machine.name} ({machine.role}): task {name} {why}", machine.name,
+                          where if where.exists() else console, service)
+    if result.rc != 0:
+        tail = _reason(result.output, service or machine.name)
+        raise PhaseFailed(f"{machine.name} ({machine.role}): {name} failed (exit {result.rc}): {tail}",
+                          machine.name, where, service)
+    return result.output
 
 
 def _configure(run: Run, board: TaskBoard, ctx, by_role: dict, network) -> None:
+    """Infrastructure; then keystone, and beside it every other service's setup (its
+    configuration and schema need only MariaDB: on the other nodes at once, on keystone's own
+    node after it); then the service users and endpoints; then each service's start."""
     layout = run.layout
     infrastructure = {by_role[r.name]: configure.infrastructure_task(ctx, r) for r in layout.roles if r.infrastructure}
     _run_tasks(run, board, infrastructure, "infrastructure", run.timeouts["configure"])
-    keystone_node = by_role[layout.role_of("keystone").name]
-    _run_tasks(run, board, {keystone_node: configure.service_task(ctx, "keystone")}, "keystone",
-               run.timeouts["configure"], "keystone")
+    node_of = {s: by_role[layout.role_of(s).name] for s in layout.services}
+    keystone = board.submit(node_of["keystone"].serial, "keystone", configure.service_task(ctx, "keystone"))
+    others = [s for s in layout.services if s != "keystone"]
+    setups = {s: board.submit(node_of[s].serial, f"{s}-setup", configure.setup_task(ctx, s)) for s in others}
+    _wait_task(board, node_of["keystone"], keystone, "keystone", run.timeouts["configure"], "keystone")
     with network.entered():
         wait_for_api(ctx.identity_url, 120)
         admin = Keystone(ctx.identity_url, ctx.passwords.get("admin"))
-        for service in layout.services:
-            if service != "keystone":
-                recipe = ctx.recipes[service]
-                admin.register_service(service, recipe["type"], ctx.passwords.get(f"user-{service}"),
-                                       ctx.endpoint(service) if recipe.get("endpoint") else None, configure.REGION)
-    others = [s for s in layout.services if s != "keystone"]
-    # one task per service; a node runs its own in order, the nodes in parallel
-    pending = [(by_role[layout.role_of(s).name], s, board.submit(by_role[layout.role_of(s).name].serial, s,
-                                                                  configure.service_task(ctx, s))) for s in others]
+        for service in others:
+            recipe = ctx.recipes[service]
+            admin.register_service(service, recipe["type"], ctx.passwords.get(f"user-{service}"),
+                                   ctx.endpoint(service) if recipe.get("endpoint") else None, configure.REGION)
     # every service gets its chance: one that does not start is recorded, the others go on to
     # the smoke tests, and the phase fails at the end naming the first
-    for machine, service, task in pending:
-        result = board.wait(task, run.timeouts["configure"], machine.running)
-        if result is None or result.rc != 0:
-            failure = PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
-                                  f"{_reason(result.output if result else '', service)}",
-                                  machine.name, board.log_path(task), service)
-            run.not_configured[service] = failure
-            run.tests.append(smoke.TestResult(f"stackdeb.configure.{service}", service, "failed", 0.0,
-                                              "stackdeb", failure.message))
-            log.info(f"cluster: {failure.message}")
+    starts = {}
+    for service in others:
+        if _service_done(run, board, node_of[service], setups[service], service):
+            starts[service] = board.submit(node_of[service].serial, service, configure.start_task(ctx, service))
+    for service, task in starts.items():
+        _service_done(run, board, node_of[service], task, service)
+
+
+def _service_done(run: Run, board: TaskBoard, machine, task, service: str) -> bool:
+    """Whether a service's task passed; a failure is recorded against the service, not raised."""
+    result = board.wait(task, run.timeouts["configure"], machine.running)
+    if result is not None and result.rc == 0:
+        return True
+    failure = PhaseFailed(f"{service} on {machine.name} ({machine.role}) did not start: "
+                          f"{_reason(result.output if result else '', service)}",
+                          machine.name, board.log_path(task), service)
+    run.not_configured[service] = failure
+    run.tests.append(smoke.TestResult(f"stackdeb.configure.{service}", service, "failed", 0.0,
+                                      "stackdeb", failure.message))
+    log.info(f"cluster: {failure.message}")
+    return False
 
 
 def _reason(output: str, service: str) -> str:
@@ -553,6 +568,7 @@ def _verdict(run: Run, passed: bool, started: float) -> dict:
                      for m in run.machines],
         "accelerator": run.accelerator,
         "phases": run.phases,
+        "tasks": run.task_times,
         "services": _services(run),
         "tests": [t.as_dict() for t in run.tests],
         "tempest": counts,

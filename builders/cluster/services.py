@@ -53,6 +53,7 @@ class TaskBoard:
         self.counter = 0
         self.closed = False
         self.changed = threading.Condition()
+        self.timings: list[dict] = []      # per finished task: machine, name, seconds queued and run
 
     def submit(self, machine: str, name: str, script: str) -> Task:
         with self.changed:
@@ -90,6 +91,9 @@ class TaskBoard:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(output)
             task.result = TaskResult(rc, output, time.monotonic() - (task.started or task.submitted))
+            self.timings.append({"machine": machine, "task": name, "rc": rc,
+                                 "queued": round((task.started or task.submitted) - task.submitted, 1),
+                                 "seconds": round(task.result.seconds, 1)})
             self.changed.notify_all()
             return True
 

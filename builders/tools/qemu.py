@@ -51,8 +51,11 @@ class VM:
 
 def boot(kernel: Path | None, initrd: Path | None, append: str, console: Path, *, accel: str, memory_mb: int,
          cpus: int = 1, drives: list[tuple[Path, str | None]] = (), netdev: str | None = None,
-         nic: str | None = None, serial_number: str | None = None, prefix: list[str] = ()) -> VM:
-    """`drives`: (image, serial number) pairs, as virtio disks; `serial_number`: the machine's,
+         nic: str | None = None, serial_number: str | None = None, prefix: list[str] = (),
+         throwaway: bool = False) -> VM:
+    """`drives`: (image, serial number) pairs, as virtio disks; `throwaway`: the disks are
+    deleted with the VM, so the guest's flushes need not reach this machine's disk
+    (cache=unsafe: dpkg's and MariaDB's fsyncs cost nothing); `serial_number`: the machine's,
     as firmware reports it (SMBIOS). Without a kernel the machine boots from its NIC (the iPXE
     ROM). `prefix` runs qemu through another program (ip netns exec)."""
     args = ["-machine", f"q35,accel={accel}", "-m", str(memory_mb), "-smp", str(cpus),
@@ -66,7 +69,8 @@ def boot(kernel: Path | None, initrd: Path | None, append: str, console: Path, *
     if accel == "kvm":
         args += ["-cpu", "host"]
     for number, (image, serial) in enumerate(drives):
-        args += ["-drive", f"file={image},if=none,id=d{number},format={image.suffix.lstrip('.') or 'raw'}",
+        args += ["-drive", f"file={image},if=none,id=d{number},format={image.suffix.lstrip('.') or 'raw'}"
+                 + (",cache=unsafe" if throwaway else ""),
                  "-device", f"virtio-blk-pci,drive=d{number}" + (f",serial={serial}" if serial else "")]
     if netdev:
         args += ["-netdev", netdev, "-device", nic or "virtio-net-pci,netdev=n0"]

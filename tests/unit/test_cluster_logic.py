@@ -136,6 +136,26 @@ def test_every_recipe_renders_on_the_full_layout():
 
 
 
+def test_the_infrastructure_a_role_runs_is_enabled_and_keystone_caches_in_its_memcached(tmp_path):
+    """The node image carries every infrastructure package with its units off: the role's
+    infrastructure task enables what the role runs; keystone's cache is the layout's memcached."""
+    ctx = context("full", "trixie-2026.1-staging")
+    infrastructure = configure.infrastructure_task(ctx, ctx.layout.roles[0])
+    for unit in ("mariadb", "memcached", "rabbitmq-server"):
+        assert f"systemctl enable {unit}" in infrastructure
+    assert "[cache]\nenabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = 10.77.0.11:11211\n" \
+        in configure.service_task(ctx, "keystone")
+    assert "[cache]" not in configure.service_task(ctx, "placement")
+    path = tmp_path / "no-memcached.yaml"
+    path.write_text("roles: {a: {infrastructure: [mariadb], services: [keystone]}}")
+    alone = configure.ClusterContext(load_layout(str(path), CATALOG), CATALOG, configure.load_recipes(),
+                                     {"a": "10.77.0.11"}, "10.77.0.1", "http://10.77.0.1:8080/repo/",
+                                     "http://10.77.0.1:3142/", "trixie-2026.1-staging", configure.Secrets())
+    assert "[cache]" not in configure.service_task(alone, "keystone")
+    setup = configure.service_task(ctx, "keystone")          # the key setups run beside db_sync, checked
+    assert "& fernet=$!" in setup and "\nwait $fernet\nwait $credential\n" in setup
+
+
 def test_glance_is_configured_against_the_other_machines_database_and_keystone():
     ctx = context()
     script = configure.service_task(ctx, "glance")

@@ -28,6 +28,8 @@ def test_base_packages_come_with_recommends_and_the_node_packages_without():
     assert {"systemd-sysv", "python3", "gnupg2", "sudo", "busybox"} == set(base[6:])
     assert node[:6] == ["chroot", "$1", "apt-get", "install", "--yes", "--no-install-recommends"]
     assert {"linux-image-amd64", "open-iscsi", "curl"} <= set(node[6:])
+    # every infrastructure package a cluster role may run is in the layer: no node installs it
+    assert {"mariadb-server", "memcached", "rabbitmq-server"} <= set(node[6:])
 
 
 def test_a_layer_made_from_other_sources_is_cached_apart():
