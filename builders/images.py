@@ -219,24 +219,29 @@ def squash(root: Path, output: Path, epoch: int) -> None:
 # debian-minimal's base packages (as its root.d/75-debian-minimal-baseinstall installs them, with
 # recommends), then, as diskimage-builder's package-installs would (without recommends), the node
 # element's packages and the base element's open-iscsi, whose initramfs hook would otherwise make
-# the kernel's initrd a second time, and the cluster's infrastructure packages (MariaDB,
-# memcached, RabbitMQ). The kernel and its initrd, systemd, python3 and those are then
+# the kernel's initrd a second time, and what a node installs from Debian in a cluster run
+# (node_debian_packages). The kernel and its initrd, systemd, python3 and those are then
 # unpacked from the cache instead of installed on every build; each build's `apt-get
 # dist-upgrade` still brings the tarball up to date.
 DEBIAN_MINIMAL_BASE = ["busybox", "gnupg2", "python3", "sudo", "systemd-sysv"]
 BASE_ELEMENT_PACKAGES = ["open-iscsi"]
 
 
-def infrastructure_packages() -> list[str]:
-    """Debian's packages for what a cluster role may run beside the services (MariaDB,
-    memcached, RabbitMQ): every node image carries them, installed natively once."""
-    return sorted(p for packages in INFRASTRUCTURE.values() for p in packages)
+def node_debian_packages(project: Project, suite_name: str) -> list[str]:
+    """What a node installs from Debian in a cluster run, so that its image carries it,
+    installed natively once: what a cluster role may run beside the services (MariaDB,
+    memcached, RabbitMQ), every catalog service's runtime packages, and the libpython the venvs
+    link to. A venv package that needs more still gets it (the install task reads Debian's
+    indices then)."""
+    runtime = {p for service in project.catalog() for p in service.runtime_packages}
+    infrastructure = {p for packages in INFRASTRUCTURE.values() for p in packages}
+    return sorted(infrastructure | runtime | {f"libpython{get_suite(suite_name).python}"})
 
 
-def node_bootstrap(cache_dir: Path, mirror_lines: list[str]) -> dict[str, str]:
+def node_bootstrap(cache_dir: Path, mirror_lines: list[str], debian_packages: list[str] = ()) -> dict[str, str]:
     """diskimage-builder's settings for a cached bootstrap tarball with the node's packages,
     for mmdebstrap (diskimage-builder passes the text to sh)."""
-    packages = sorted({*element_packages("stackdeb-node"), *BASE_ELEMENT_PACKAGES, *infrastructure_packages()})
+    packages = sorted({*element_packages("stackdeb-node"), *BASE_ELEMENT_PACKAGES, *debian_packages})
     sources = " ".join(f'"{line}"' for line in mirror_lines[1:])        # the first is the archive itself
     install = 'chroot "$1" apt-get install --yes'
     args = (f"""--setup-hook='printf "%s\\n" {sources} >> "$1/etc/apt/sources.list"' """
@@ -268,14 +273,15 @@ def build_node(project: Project, release: str, suite_name: str, *, repo_url: str
     tools.find("mmdebstrap")       # diskimage-builder would fall back to debootstrap, without the hooks
     out = project.build_dir / "images" / f"node-{release}-{suite.codename}"
     mirrors = machine_mirrors()
+    debian_packages = node_debian_packages(project, suite.codename)
     env = {"ELEMENTS_PATH": str(ELEMENTS), "DIB_RELEASE": suite.codename,
            "DIB_DISTRIBUTION_MIRROR": mirrors.archive, "DIB_DEBIAN_COMPONENTS": "main",
-           **node_bootstrap(project.cache_dir, mirrors.lines(suite.codename)),
+           **node_bootstrap(project.cache_dir, mirrors.lines(suite.codename), debian_packages),
            "DIB_STACKDEB_REPO_URL": repo_url, "DIB_STACKDEB_BUILD_REPO_URL": build_repo_url or repo_url,
            "DIB_STACKDEB_SUITE": Target(release, suite).staging_suite, "DIB_STACKDEB_KEYRING": str(keyring),
            "DIB_STACKDEB_PACKAGES": " ".join(packages),
-           # what any cluster role may run beside the services: in the cached layer, units off
-           "DIB_STACKDEB_INFRASTRUCTURE": " ".join(infrastructure_packages())}
+           # in the cached layer; the element turns their units off
+           "DIB_STACKDEB_DEBIAN_PACKAGES": " ".join(debian_packages)}
     if mirrors.security:
         env["DIB_DEBIAN_SECURITY_MIRROR"] = mirrors.security
     inputs = {"env": {k: v for k, v in env.items() if k not in ("DIB_IMAGE_CACHE", "ELEMENTS_PATH")},

@@ -114,7 +114,9 @@ def render_ini(sections: dict[str, dict[str, str]]) -> str:
 def prepare_task(ctx: ClusterContext, role: Role, hostname: str) -> str:
     """The apt proxy for Debian's packages, the generation under test as the only stackdeb
     source (its staging suite, and its tested suite when services come from there), and
-    apt-get update (which fails if a suite's signature does not verify)."""
+    apt-get update of that source (which fails if a suite's signature does not verify).
+    Debian's own indices are read only if the install needs them: the node image carries
+    what a node installs from Debian (builders/images.node_debian_packages)."""
     host = ctx.server
     proxy = (f'Acquire::http::Proxy "{ctx.apt_proxy}";\n'
              f'Acquire::http::Proxy::{host} "DIRECT";\nAcquire::Retries "3";\n')
@@ -128,21 +130,31 @@ def prepare_task(ctx: ClusterContext, role: Role, hostname: str) -> str:
             # thousands of files (as sbuild and mmdebstrap do for their throwaway chroots)
             _heredoc("/etc/dpkg/dpkg.cfg.d/stackdeb-cluster", "force-unsafe-io\n") +
             _heredoc("/etc/apt/sources.list.d/stackdeb.sources", sources) +
-            "apt-get update -q 2>&1 | tail -n 20 > /tmp/update.log\n"
+            # only the stackdeb source: the image's Debian sources are read if the install needs them
+            "only=$(mktemp -d)\ncp /etc/apt/sources.list.d/stackdeb.sources \"$only/\"\n"
+            "apt-get update -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=\"$only\" 2>&1 "
+            "| tail -n 20 > /tmp/update.log\n"
             "cat /tmp/update.log\n"
             "if grep -q '^[EW]:' /tmp/update.log; then echo 'apt-get update reported errors'; exit 1; fi\n")
 
 
 def install_task(ctx: ClusterContext, role: Role) -> str:
-    """Debian's packages through the proxy, each service's from staging, or from the tested
+    """Debian's packages (in the node image; else through the proxy), each service's from staging, or from the tested
     suite (`venv-x/<tested suite>`: apt takes that suite's version) when it is there to run
     beside a changed one."""
     packages = role.debian_packages + [ctx.catalog.get(s).package_name
                                        + (f"/{ctx.tested_suite}" if s in ctx.from_tested else "")
                                        for s in role.services]
     return ("export DEBIAN_FRONTEND=noninteractive\n"
-            f"apt-get install -y -q --no-install-recommends {' '.join(packages)} > /tmp/install.log 2>&1 "
-            "|| { tail -n 40 /tmp/install.log; exit 1; }\n"
+            f"install_packages() {{ apt-get install -y -q --no-install-recommends {' '.join(packages)} > /tmp/install.log 2>&1; }}\n"
+            "if ! install_packages; then\n"
+            # something the node image does not carry (a new runtime package, a newer library)
+            "    echo 'apt: the node image lacks what these packages need; reading Debian'\\''s indices too:'\n"
+            "    grep -E '^ (Depends|PreDepends):|^E:' /tmp/install.log | head -n 5 || true\n"
+            "    apt-get update -q 2>&1 | tail -n 20 > /tmp/update.log\n"
+            "    if grep -q '^[EW]:' /tmp/update.log; then cat /tmp/update.log; exit 1; fi\n"
+            "    install_packages || { tail -n 40 /tmp/install.log; exit 1; }\n"
+            "fi\n"
             "tail -n 5 /tmp/install.log\n"
             # what the verdict records as installed on this machine: dpkg's version, and the sha256
             # apt's signed index gives that version (the file apt fetched and checked)

@@ -183,8 +183,12 @@ def test_the_node_installs_from_the_run_repository_through_the_proxy():
     assert 'Acquire::http::Proxy "http://10.77.0.1:3142/";' in prepare
     assert 'Acquire::http::Proxy::10.77.0.1 "DIRECT";' in prepare
     assert "URIs: http://10.77.0.1:8080/repo/\nSuites: bookworm-2026.1-staging" in prepare
+    assert '-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$only"' in prepare  # stackdeb's only
     install = configure.install_task(ctx, ctx.layout.roles[0])
     assert "mariadb-server memcached venv-keystone venv-placement" in install
+    # Debian's indices only when the node image lacks something, and then the install again
+    fallback = install.split("if ! install_packages; then\n")[1].split("\nfi\n")[0]
+    assert "apt-get update -q 2>&1" in fallback and "install_packages ||" in fallback
     infrastructure = configure.infrastructure_task(ctx, ctx.layout.roles[0])
     for service in ("keystone", "placement", "glance"):
         assert f"CREATE DATABASE IF NOT EXISTS {service};" in infrastructure

@@ -1,3 +1,3 @@
-# The Debian packages a cluster role may run beside the services (MariaDB, memcached,
-# RabbitMQ): stackdeb image node sets it from the cluster stage's list.
-export DIB_STACKDEB_INFRASTRUCTURE=${DIB_STACKDEB_INFRASTRUCTURE:-}
+# What a node installs from Debian in a cluster run (MariaDB, memcached, RabbitMQ, the
+# services' runtime packages): stackdeb image node sets it (builders/images.py).
+export DIB_STACKDEB_DEBIAN_PACKAGES=${DIB_STACKDEB_DEBIAN_PACKAGES:-}
