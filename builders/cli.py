@@ -11,6 +11,9 @@ from builders import log
 from builders.errors import StackdebError
 from builders.manifest import read_json
 from builders.project import Project
+from builders.results import (RESULT_TYPES, Bundled, ClusterReport, Collected, Exported, Fetched, Imported,
+                              ImageBuilt, Locked, PackagePlan, PackageReports, PackagesBuilt, Promoted, Proven,
+                              Published, RepoStatus, Result, RolledBack, Uploaded)
 
 DESCRIPTION = """\
 stackdeb turns an OpenStack release into Debian packages that carry their own virtualenv.
@@ -329,25 +332,25 @@ def _source(project: Project, spec, what: str, option: str):
     return open_source(spec, what, option, project.cache_dir)
 
 
-def cmd_lock(args, project: Project) -> dict | None:
+def cmd_lock(args, project: Project) -> Result | None:
     from builders.lock import resolve_lock
     releases = _source(project, args.releases, "openstack/releases", "--releases")
     requirements = _source(project, args.requirements, "openstack/requirements", "--requirements")
     done = resolve_lock(project, args.release, args.suite, releases, requirements,
                         resolver=args.resolver, force=args.force, index_url=args.index_url)
-    return {"lock": str(done.directory / "lock.txt"), "changed": done.changed, "pins": done.pins,
-            "generation": done.generation, "services_changed": done.touched_services, "sha256": done.sha256}
+    return Locked(lock=str(done.directory / "lock.txt"), changed=done.changed, pins=done.pins,
+                  generation=done.generation, services_changed=done.touched_services, sha256=done.sha256)
 
 
-def cmd_bundle(args, project: Project) -> dict | None:
+def cmd_bundle(args, project: Project) -> Result | None:
     from builders.bundle import build_bundle
     bundle = build_bundle(project, args.release, args.suite, index_url=args.index_url, jobs=args.jobs,
                           force=args.force)
     manifest = read_json(bundle / "manifest.json")
-    return {"deb": str(bundle / manifest["deb"]), "sha256": manifest["sha256"]}
+    return Bundled(deb=str(bundle / manifest["deb"]), sha256=manifest["sha256"])
 
 
-def cmd_package(args, project: Project) -> dict | None:
+def cmd_package(args, project: Project) -> Result | None:
     from builders.package import built_package, format_report, package_report, package_services, plan_services
     if not args.services and not args.all:
         raise StackdebError("name the services to build, or pass --all",
@@ -357,28 +360,28 @@ def cmd_package(args, project: Project) -> dict | None:
         planned = plan_services(project, args.release, args.suite, names, force=args.force)
         if not args.json:
             print("\n".join(planned))
-        return {"services": planned}
+        return PackagePlan(services=planned)
     if args.report:
         reports = [package_report(project, args.release, args.suite, name)
                    for name in names or [svc.name for svc in project.catalog()]]
         if not args.json:
             print("\n".join(format_report(report) for report in reports))
-        return {"reports": reports}
+        return PackageReports(reports=reports)
     debs = package_services(project, args.release, args.suite, names,
                             reproducible=args.check_reproducible, lint=not args.no_lintian, force=args.force)
-    return {"packages": [built_package(deb) for deb in debs]}
+    return PackagesBuilt(packages=[built_package(deb) for deb in debs])
 
 
-def cmd_prove(args, project: Project) -> dict | None:
+def cmd_prove(args, project: Project) -> Result | None:
     from builders.proof.run import prove_services
     if not args.services and not args.all:
         raise StackdebError("name the services whose package to prove, or pass --all",
                             hint="stackdeb services lists them")
-    return {"proofs": prove_services(project, args.release, args.suite, None if args.all else args.services,
-                                     force=args.force)}
+    return Proven(proofs=prove_services(project, args.release, args.suite, None if args.all else args.services,
+                                        force=args.force))
 
 
-def cmd_publish(args, project: Project) -> dict | None:
+def cmd_publish(args, project: Project) -> Result | None:
     from contextlib import ExitStack
     from builders.outputs import using
     from builders.repository.publish import publish_build_set
@@ -398,8 +401,8 @@ def cmd_publish(args, project: Project) -> dict | None:
                                 hint="run stackdeb bundle and stackdeb package first, or name the .deb files")
         generation = publish_build_set(project.repo_dir, args.release, args.suite, debs, keep=args.keep,
                                        foreign=foreign)
-    return {"suite": target.staging_suite, "generation": generation,
-            "packages": [{"deb": deb.name, "sha256": _recorded_sha256(deb)} for deb in debs + foreign]}
+    return Published(suite=target.staging_suite, generation=generation,
+                     packages=[{"deb": deb.name, "sha256": _recorded_sha256(deb)} for deb in debs + foreign])
 
 
 def _recorded_sha256(deb) -> str:
@@ -410,12 +413,12 @@ def _recorded_sha256(deb) -> str:
     return record["sha256"] if record.get("deb") == deb.name and record.get("sha256") else sha256_file(deb)
 
 
-def cmd_rollback(args, project: Project) -> dict | None:
+def cmd_rollback(args, project: Project) -> Result | None:
     from builders.repository.publish import rollback
-    return {"generation": rollback(project.repo_dir, args.release, args.suite)}
+    return RolledBack(generation=rollback(project.repo_dir, args.release, args.suite))
 
 
-def cmd_cluster(args, project: Project) -> dict:
+def cmd_cluster(args, project: Project) -> Result:
     """A run's result (or, with --report, the last run's) is its verdict summarised: the result,
     phases, counts, the failure and where the logs are; the logs themselves stay files."""
     from builders.cluster.report import describe, latest_verdict, report
@@ -429,7 +432,7 @@ def cmd_cluster(args, project: Project) -> dict:
             passed, verdict = run_cluster(project, args.release, args.suite, args.layout, keep=args.keep)
         except NothingToTest as nothing:
             log.info(f"cluster: {nothing.message}: {nothing.hint}")
-            return {"result": "nothing-to-test", "summary": nothing.message, "verdict": None}
+            return ClusterReport(result="nothing-to-test")
         if not passed:
             raise StackdebError(f"the cluster tests failed: see {verdict}",
                                 hint="the build set stays in staging; nothing was promoted")
@@ -438,15 +441,15 @@ def cmd_cluster(args, project: Project) -> dict:
         print(describe(summary))
     log.info(f"cluster: {summary['result']}, {summary['tests']['passed']} passed, "
              f"{summary['tests']['failed']} failed: {summary['verdict']}")
-    return summary
+    return ClusterReport(**summary)
 
 
-def cmd_gc(args, project: Project) -> dict:
+def cmd_gc(args, project: Project) -> Result:
     from builders.gc import collect
-    return collect(project, keep_runs=args.keep_runs, dry_run=args.dry_run).as_dict()
+    return Collected(**collect(project, keep_runs=args.keep_runs, dry_run=args.dry_run).as_dict())
 
 
-def cmd_promote(args, project: Project) -> dict | None:
+def cmd_promote(args, project: Project) -> Result | None:
     from builders.cluster.verdict import verdict_keyring
     from builders.repository.promote import promote
     from functools import partial
@@ -457,10 +460,10 @@ def cmd_promote(args, project: Project) -> dict | None:
     needs = service_needs(load_recipes(), SERVICE_CONFIG.name)
     done = promote(project.repo_dir, args.release, args.suite, Path(args.verdict), keyring,
                    proven=partial(require_proven, project, args.release, args.suite), needs=needs)
-    return {"generation": done.generation, "promoted": done.promoted, "not_covered": done.not_covered}
+    return Promoted(generation=done.generation, promoted=done.promoted, not_covered=done.not_covered)
 
 
-def cmd_repo(args, project: Project) -> dict | None:
+def cmd_repo(args, project: Project) -> Result | None:
     from builders.repository.keys import rotate_key
     from builders.repository.serve import serve
     from builders.repository.status import status, status_data
@@ -469,7 +472,7 @@ def cmd_repo(args, project: Project) -> dict | None:
         # the target's last cluster run says why what waits in staging waits
         verdict = project.target_dir("cluster", get_target(args.release, args.suite)) / "latest" / "verdict.json"
         if args.json or args.result_file:
-            return status_data(project.repo_dir, args.release, args.suite, verdict)
+            return RepoStatus(**status_data(project.repo_dir, args.release, args.suite, verdict))
         print(status(project.repo_dir, args.release, args.suite, verdict))
     elif args.action == "rotate-key":
         if not args.step:
@@ -532,7 +535,7 @@ def cmd_master(args, project: Project) -> None:
                  "restart the master to apply")
 
 
-def cmd_store(args, project: Project) -> dict | None:
+def cmd_store(args, project: Project) -> Result | None:
     if args.action == "serve":
         from builders.store.serve import serve
         from builders import embedded
@@ -548,13 +551,13 @@ def cmd_store(args, project: Project) -> dict | None:
     if args.action == "put":
         if not args.items:
             raise StackdebError("put needs the files to upload")
-        return put_files(client, [Path(item) for item in args.items], args.name)
+        return Uploaded(**put_files(client, [Path(item) for item in args.items], args.name))
     if not args.name and not args.items:
         raise StackdebError("get needs --name WORKER/NAME or the sha256s to fetch")
-    return get_files(client, Path(args.into), name=args.name, digests=args.items)
+    return Fetched(**get_files(client, Path(args.into), name=args.name, digests=args.items))
 
 
-def _store_stage(args, project: Project, client) -> dict:
+def _store_stage(args, project: Project, client) -> Result:
     import json
     from builders.store.stages import export_bundle, export_packages, import_artifacts
     from builders.targets import get_target
@@ -567,7 +570,7 @@ def _store_stage(args, project: Project, client) -> dict:
         else:
             entries = export_packages(project, target, args.items, client)
         log.info(f"{target.label}: {len(entries)} files in the store")
-        return {"artifacts": entries}
+        return Exported(artifacts=entries)
     if args.artifacts is None:
         raise StackdebError("import needs --artifacts: the JSON list an export printed")
     text = args.artifacts
@@ -582,10 +585,10 @@ def _store_stage(args, project: Project, client) -> dict:
         raise StackdebError(f"--artifacts is not JSON: {error}") from None
     done = import_artifacts(project, target, entries, client)
     log.info(f"{target.label}: {done['fetched']} files fetched from the store, {done['kept']} already here")
-    return done
+    return Imported(**done)
 
 
-def cmd_image(args, project: Project) -> dict | None:
+def cmd_image(args, project: Project) -> Result | None:
     from builders.images import build_discovery, build_node
     if args.kind == "discovery":
         built = build_discovery(project, args.suite, force=args.force)
@@ -593,7 +596,7 @@ def cmd_image(args, project: Project) -> dict | None:
         built = build_node(project, args.release, args.suite, repo_url=args.repo_url,
                            build_repo_url=args.build_repo_url, keyring=Path(args.keyring) if args.keyring else None,
                            packages=args.preinstall, force=args.force)
-    return {"image": str(built)}
+    return ImageBuilt(image=str(built))
 
 
 def cmd_inventory(args, project: Project) -> None:
@@ -610,8 +613,7 @@ def cmd_machines(args, project: Project) -> None:
 
 
 # the commands whose --json is a result (machines --json is the list of machines itself)
-RESULT_COMMANDS = {"lock", "bundle", "package", "prove", "publish", "rollback", "cluster", "promote", "repo",
-                   "image", "store", "gc"}
+RESULT_COMMANDS = set(RESULT_TYPES)
 COMMANDS = {"lock": cmd_lock, "bundle": cmd_bundle, "package": cmd_package, "prove": cmd_prove, "publish": cmd_publish,
             "rollback": cmd_rollback, "cluster": cmd_cluster, "promote": cmd_promote, "repo": cmd_repo, "services": cmd_services,
             "snapshot": cmd_snapshot, "master": cmd_master, "image": cmd_image, "inventory": cmd_inventory, "machines": cmd_machines,
@@ -654,7 +656,9 @@ def _run(args) -> tuple[int, dict]:
     try:
         project = Project.from_env(cache_dir=args.cache_dir, build_dir=args.build_dir)
         _resolve_release(args, project)
-        done = COMMANDS[args.command](args, project) or {}
+        done = COMMANDS[args.command](args, project)
+        if done is not None and not isinstance(done, RESULT_TYPES.get(args.command, ())):
+            raise TypeError(f"stackdeb {args.command} gave a {type(done).__name__}, not one of its result types")
     except StackdebError as exc:
         print(f"stackdeb: error: {exc}", file=sys.stderr)
         return 1, {"error": exc.message, "hint": exc.hint}
@@ -665,7 +669,7 @@ def _run(args) -> tuple[int, dict]:
     except KeyboardInterrupt:
         log.info("interrupted; outputs are left as they were")
         return 130, {"error": "interrupted", "hint": None}
-    return 0, {"summary": log.last_message(), **done}
+    return 0, {"summary": log.last_message(), **(done.as_dict() if done else {})}
 
 
 def main(argv: list[str] | None = None) -> int:

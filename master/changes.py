@@ -9,7 +9,6 @@ affected target, with the properties the pipeline reads (release, suite, service
 import shutil
 from pathlib import PurePosixPath
 
-import yaml
 from buildbot.changes.base import ReconfigurablePollingChangeSource
 from buildbot.plugins import changes as changesources
 from buildbot.plugins import schedulers, util

@@ -21,6 +21,7 @@ they rebuild bit for bit and pass lintian runs after, and gates promotion.
 from buildbot.plugins import schedulers, steps, util
 
 from master.changes import ConstraintsScheduler, DeliverableScheduler, IndexReleaseScheduler
+from builders import results
 from builders.cluster.network import REPO_URL
 from master.steps import (TARGET, ClusterOff, ClusterReport, CollectingTrigger, PackageReport, Stackdeb,
                           TriggerPackages, artifacts, flag, plan_packages)
@@ -51,13 +52,13 @@ class Handover:
         if not self.store:
             return []
         return [Stackdeb("store", "export", what, *TARGET, "--store", self.store.url, name="upload",
-                         description=description, properties={prop: "artifacts"})]
+                         description=description, result=results.Exported, properties={prop: "artifacts"})]
 
     def fetch(self, prop: str, name: str, description: str) -> list:
         if not self.store:
             return []
         return [Stackdeb("store", "import", *TARGET, "--store", self.store.url, "--artifacts", artifacts(prop),
-                         name=name, description=description)]
+                         name=name, description=description, result=results.Imported)]
 
     def passed(self, *props: str) -> dict:
         return {prop: util.Property(prop, default=[]) for prop in props} if self.store else {}
@@ -105,14 +106,14 @@ def builder_configs(settings, catalog) -> list:
     ])
     images = util.BuildFactory([
         Stackdeb("image", "discovery", "--suite", util.Property("suite"), name="discovery",
-                 description="discovery live system", properties={"discovery": "image"}),
+                 description="discovery live system", result=results.ImageBuilt, properties={"discovery": "image"}),
         Stackdeb("image", "node", *TARGET, "--repo-url", REPO_URL, name="node", description="node image",
-                 properties={"node_image": "image"}),
+                 result=results.ImageBuilt, properties={"node_image": "image"}),
     ])
     cluster = util.BuildFactory([
         Stackdeb("cluster", *TARGET, "--layout", settings.cluster_layout, name="cluster",
                  description=f"cluster ({settings.cluster_layout})", haltOnFailure=False,
-                 properties={"cluster_outcome": "result"}),
+                 result=results.ClusterReport, properties={"cluster_outcome": "result"}),
         # nothing changed since the tested suite: no run, no verdict to report or promote
         ClusterReport(doStepIf=lambda step: step.getProperty("cluster_outcome") != "nothing-to-test"),
         steps.Trigger(name="promote", schedulerNames=["promote-tested"], waitForFinish=True, haltOnFailure=True,
@@ -122,31 +123,31 @@ def builder_configs(settings, catalog) -> list:
                                       "verdict": util.Property("verdict")}),
         # the runs and proofs beyond what is kept go, on the worker that made them (builders/gc)
         Stackdeb("gc", name="gc", description="removing old cluster runs and stale proofs", alwaysRun=True,
-                 haltOnFailure=False, flunkOnFailure=False, warnOnFailure=True),
+                 haltOnFailure=False, flunkOnFailure=False, warnOnFailure=True, result=results.Collected),
     ])
     bundle = util.BuildFactory([
         # the lock's generations count on from the last lock, wherever it was made
         *handover.fetch("current_artifacts", "fetch current", "fetching the current lock and bundle"),
         Stackdeb("lock", *TARGET, *_sources(settings), name="lock", description="resolving",
-                 properties={"lock_generation": "generation", "lock_sha256": "sha256"}),
+                 result=results.Locked, properties={"lock_generation": "generation", "lock_sha256": "sha256"}),
         Stackdeb("bundle", *TARGET, *_index(settings), name="bundle", description="bundling",
-                 properties={"bundle_sha256": "sha256"}),
+                 result=results.Bundled, properties={"bundle_sha256": "sha256"}),
         *handover.upload("bundle", "bundle_artifacts", "uploading the lock and bundle"),
     ])
     publish = util.BuildFactory([
         Stackdeb("publish", *TARGET, name="publish", description="publishing to staging",
-                 properties={"generation": "generation", "published": "packages"}),
-        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=False,
+                 result=results.Published, properties={"generation": "generation", "published": "packages"}),
+        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=None,
                  descriptionDone="repository status (see log)"),
     ])
     prove = util.BuildFactory([
         Stackdeb("prove", *TARGET, "--all", name="prove", description="building again beside lintian",
-                 properties={"proofs": "proofs"}),
+                 result=results.Proven, properties={"proofs": "proofs"}),
     ])
     promote = util.BuildFactory([
         Stackdeb("promote", *TARGET, "--verdict", util.Property("verdict"), name="promote",
-                 properties={"generation": "generation"}),
-        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=False,
+                 result=results.Promoted, properties={"generation": "generation"}),
+        Stackdeb("repo", "status", *TARGET, name="status", haltOnFailure=False, result=None,
                  descriptionDone="repository status (see log)"),
     ])
     configs = [
@@ -156,7 +157,7 @@ def builder_configs(settings, catalog) -> list:
         *(builder(f"package-{svc.name}", util.BuildFactory([
             *handover.fetch("bundle_artifacts", "fetch bundle", "fetching the lock and bundle"),
             Stackdeb("package", *TARGET, svc.name, "--no-lintian", flag("rebuild", "--force"),
-                     name="package", description=f"building {svc.package_name}"),
+                     name="package", description=f"building {svc.package_name}", result=results.PackagesBuilt),
             PackageReport(svc.name),
             *handover.upload(svc.name, "package_artifacts", f"uploading {svc.package_name}"),
         ]), f"stackdeb package {svc.name}: {svc.package_name}", tags=["package"]) for svc in catalog),

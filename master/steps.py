@@ -14,6 +14,8 @@ from buildbot.steps.worker import CompositeStepMixin
 from buildbot.worker.protocols.base import FileWriterImpl
 from twisted.internet import defer
 
+from builders import results
+
 TARGET = ["--release", util.Property("release"), "--suite", util.Property("suite")]
 # the lines of each cluster log the report step shows (the whole file stays on the worker)
 LOG_TAIL_LINES = 300
@@ -73,15 +75,22 @@ class Stackdeb(CompositeStepMixin, steps.ShellCommand):
     result stackdeb writes to F on the worker (builders/cli.py), which the step then transfers
     whole. Never from stdout: the master cuts every line longer than 4096 characters, and a
     result would no longer parse. `properties` maps a build property to the result's field it
-    takes. `result=False` is for the commands whose output is for people (`repo status`):
-    their log is the point."""
+    takes, named through `result`, the command's result type (builders/results.py): a field it
+    does not have fails when the master loads. `result=None` is for the commands whose output
+    is for people (`repo status`): their log is the point."""
 
-    def __init__(self, *args, result: bool = True, properties: dict[str, str] | None = None, **kwargs):
+    def __init__(self, *args, result: type[results.Result] | None, properties: dict[str, str] | None = None,
+                 **kwargs):
         kwargs.setdefault("haltOnFailure", True)
         kwargs.setdefault("logEnviron", False)
+        if properties and result is None:
+            raise ValueError(f"stackdeb {' '.join(map(str, args))}: properties need the command's result type")
+        for field in (properties or {}).values():
+            result.field(field)         # a KeyError naming the type and its fields
         # verbose: the build's log keeps every command the stage ran
         super().__init__(command=[util.Property("stackdeb", default="stackdeb"), "--verbose", *args], **kwargs)
-        self.wants_result = result
+        self.result_type = result
+        self.wants_result = result is not None
         self.properties_from = properties or {}
         self.result: dict | None = None
         self.result_problem: str | None = None
@@ -159,7 +168,8 @@ class PackageReport(Stackdeb):
 
     def __init__(self, service: str, **kwargs):
         kwargs.setdefault("haltOnFailure", False)
-        super().__init__("package", "--report", *TARGET, service, name="report", **kwargs)
+        super().__init__("package", "--report", *TARGET, service, name="report", result=results.PackageReports,
+                         **kwargs)
         self.report: dict = {}
 
     def took_result(self, result: dict) -> None:
@@ -181,7 +191,7 @@ def plan_packages() -> Stackdeb:
     named = util.Transform(lambda services: list(services or []) or ["--all"], util.Property("services", default=[]))
     return Stackdeb("package", "--plan", *TARGET, flag("rebuild", "--force"), named, name="plan",
                     description="which services changed", descriptionDone="planned",
-                    properties={"services_to_build": "services"})
+                    result=results.PackagePlan, properties={"services_to_build": "services"})
 
 
 class CollectingTrigger(steps.Trigger):
@@ -249,7 +259,7 @@ class ClusterReport(Stackdeb):
 
     def __init__(self, **kwargs):
         super().__init__("cluster", "--report", *TARGET, name="report", alwaysRun=True, haltOnFailure=False,
-                         flunkOnFailure=True, **kwargs)
+                         flunkOnFailure=True, result=results.ClusterReport, **kwargs)
         self.summary = None
 
     @defer.inlineCallbacks

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from builders import log
+from builders.results import ImageBuilt, RolledBack
 from builders.cli import COMMANDS, build_parser, main
 from builders.tools import find
 from builders.errors import StackdebError
@@ -79,12 +80,20 @@ def test_json_keeps_what_tools_print_off_stdout(capfd, monkeypatch):
         subprocess.run(["echo", "a tool's own output"], check=True)     # fd 1 of a child process
         print("a stray print")
         log.info("did the thing")
-        return {"thing": 1}
+        return RolledBack(generation=1)
     monkeypatch.setitem(COMMANDS, "rollback", noisy)
     assert main(["rollback", "--json"]) == 0
     out, err = capfd.readouterr()
-    assert json.loads(out) == {"command": "rollback", "ok": True, "summary": "did the thing", "thing": 1}
+    assert json.loads(out) == {"command": "rollback", "ok": True, "summary": "did the thing", "generation": 1}
     assert "a tool's own output" in err and "a stray print" in err
+
+
+def test_a_command_gives_back_only_its_result_types(monkeypatch):
+    """The envelope's fields are the result type's: a handler that gives back anything else is
+    a bug of ours, caught here rather than by a reader."""
+    monkeypatch.setitem(COMMANDS, "rollback", lambda args, project: {"generation": 1})
+    with pytest.raises(TypeError, match="stackdeb rollback gave a dict, not one of its result types"):
+        main(["rollback"])
 
 
 def test_buildbot_reads_a_result_only_when_it_is_one():
@@ -101,12 +110,12 @@ def test_the_result_file_holds_the_whole_result_even_on_failure(tmp_path, capfd,
 
     def wordy(args, project):
         log.info("did it")
-        return {"long": long}
-    monkeypatch.setitem(COMMANDS, "rollback", wordy)
-    assert main(["rollback", "--result-file", str(tmp_path / "r/result.json")]) == 0
+        return ImageBuilt(image=long)
+    monkeypatch.setitem(COMMANDS, "image", wordy)
+    assert main(["image", "discovery", "--result-file", str(tmp_path / "r/result.json")]) == 0
     text = (tmp_path / "r/result.json").read_text()
     assert text.isascii() and text.count("\n") == 1     # one line of ASCII, whatever it holds
-    assert json.loads(text) == {"command": "rollback", "ok": True, "summary": "did it", "long": long}
+    assert json.loads(text) == {"command": "image", "ok": True, "summary": "did it", "image": long}
     assert main(["package", "no-such-service", "--result-file", str(tmp_path / "r/result.json")]) == 1
     failed = json.loads((tmp_path / "r/result.json").read_text())
     assert failed["ok"] is False and failed["error"] == "unknown service 'no-such-service'"
@@ -114,7 +123,7 @@ def test_the_result_file_holds_the_whole_result_even_on_failure(tmp_path, capfd,
 
 
 def test_a_result_file_that_cannot_be_written_fails_the_command(tmp_path, capfd, monkeypatch):
-    monkeypatch.setitem(COMMANDS, "rollback", lambda args, project: {})
+    monkeypatch.setitem(COMMANDS, "rollback", lambda args, project: RolledBack(generation=2))
     (tmp_path / "file").write_text("")
     assert main(["rollback", "--result-file", str(tmp_path / "file/result.json")]) == 1
     err = capfd.readouterr().err

@@ -183,3 +183,38 @@ def test_the_cluster_builder_runs_the_changed_layout_and_reports_only_a_run(tmp_
 
     assert skip(Step("nothing-to-test")) is False and skip(Step(None)) is True
     assert promote.kwargs["doStepIf"](Step("nothing-to-test")) is False
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_every_property_the_master_reads_is_a_field_of_the_commands_result(tmp_path, catalog, store):
+    """Each stackdeb step names its command's result type (builders/results.py), one the
+    command can give back, and takes properties only from that type's fields."""
+    from builders.results import RESULT_TYPES
+    from master.pipeline import builder_configs
+    from master.steps import Stackdeb
+    (tmp_path / "users").write_text("")
+    changes = {"store": {"url": "http://127.0.0.1:8701/", "worker": "local"}} if store else {}
+    settings = parse_settings(settings_data(**changes), tmp_path, catalog, "master.yaml")
+    checked = 0
+    for config in builder_configs(settings, catalog):
+        for step in config.factory.steps:
+            if not issubclass(step.step_class, Stackdeb):
+                continue
+            instance = step.buildStep()
+            command = instance.command[2]
+            if instance.result_type is None:
+                assert (command, instance.command[3]) == ("repo", "status")      # output for people
+                continue
+            assert instance.result_type in RESULT_TYPES[command], (config.name, command)
+            assert set(instance.properties_from.values()) <= instance.result_type.field_names()
+            checked += 1
+    assert checked >= (14 if store else 10)
+
+
+def test_a_property_from_a_field_the_result_lacks_fails_when_the_master_loads():
+    from builders import results
+    from master.steps import Stackdeb
+    with pytest.raises(KeyError, match="Locked has no field 'generations'"):
+        Stackdeb("lock", name="lock", result=results.Locked, properties={"lock_generation": "generations"})
+    with pytest.raises(ValueError, match="properties need the command's result type"):
+        Stackdeb("repo", "status", name="status", result=None, properties={"x": "packages"})

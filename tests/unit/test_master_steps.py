@@ -11,6 +11,7 @@ from buildbot.process.results import FAILURE, SUCCESS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectRemoteRef, ExpectRmdir, ExpectShell, ExpectUploadFile, TestBuildStepMixin
 
+from builders import results
 from master.steps import RESULT_MAX_BYTES, BytesWriter, ClusterReport, Stackdeb, parse_result
 
 PHASES = [{"name": "boot", "result": "passed", "seconds": 1.0}, {"name": "smoke", "result": "passed", "seconds": 300.0}]
@@ -50,7 +51,7 @@ class StackdebStepTest(StepTest):
         long = "é\x01\t\u2603" * 5000 + "\n" + "x" * 70000
         result = json.dumps({"command": "publish", "ok": True, "summary": "published", "generation": 7,
                              "packages": [{"deb": long, "sha256": "0" * 64}]}).encode()
-        self.setup_step(Stackdeb("publish", name="publish", properties={"generation": "generation",
+        self.setup_step(Stackdeb("publish", name="publish", result=results.Published, properties={"generation": "generation",
                                                                         "published": "packages"}))
         self.expect_result_run(["publish"], "publish", stdout="x" * 5000 + "\n", result=result)
         self.expect_outcome(result=SUCCESS, state_string="publish: published")
@@ -61,7 +62,7 @@ class StackdebStepTest(StepTest):
     def test_a_result_without_a_field_a_property_takes_fails_the_step(self):
         """A later step reads the property: its absence is said where it arose, not guessed at later."""
         result = json.dumps({"command": "lock", "ok": True, "summary": "locked", "generation": 4}).encode()
-        self.setup_step(Stackdeb("lock", name="lock", properties={"lock_generation": "generation",
+        self.setup_step(Stackdeb("lock", name="lock", result=results.Locked, properties={"lock_generation": "generation",
                                                                   "lock_sha256": "sha256"}))
         self.expect_result_run(["lock"], "lock", stdout="", result=result)
         problem = "the result has no sha256 (the command's result changed?)"
@@ -71,7 +72,7 @@ class StackdebStepTest(StepTest):
         return self.run_step()
 
     def test_a_result_cut_in_two_is_named_with_where_it_broke(self):
-        self.setup_step(Stackdeb("lock", name="lock"))
+        self.setup_step(Stackdeb("lock", name="lock", result=results.Locked))
         self.expect_result_run(["lock"], "lock", stdout="", result=b'{"ok": true, "summary": "a\nb"}')
         problem = (f".stackdeb-result-{self.build.number}-lock.json in the worker's wkdir is not JSON: Invalid "
                    "control character at (line 1, column 27, of 30 characters), near '{\"ok\": true, "
@@ -81,7 +82,7 @@ class StackdebStepTest(StepTest):
         return self.run_step()
 
     def test_a_command_that_wrote_no_result_fails_and_says_so(self):
-        self.setup_step(Stackdeb("bundle", name="bundle"))
+        self.setup_step(Stackdeb("bundle", name="bundle", result=results.Bundled))
         self.expect_result_run(["bundle"], "bundle", stdout="", result=None)
         self.expect_outcome(result=FAILURE, state_string=(
             f"bundle: unreadable result: stackdeb wrote no result: .stackdeb-result-{self.build.number}-bundle.json "
@@ -89,7 +90,7 @@ class StackdebStepTest(StepTest):
         return self.run_step()
 
     def test_a_failed_command_shows_its_error(self):
-        self.setup_step(Stackdeb("bundle", name="bundle"))
+        self.setup_step(Stackdeb("bundle", name="bundle", result=results.Bundled))
         self.expect_result_run(["bundle"], "bundle", stdout="", rc=1, result=json.dumps(
             {"command": "bundle", "ok": False, "error": "no space left on device: /b", "hint": None}).encode())
         self.expect_outcome(result=FAILURE, state_string="bundle failed: no space left on device: /b")
