@@ -24,7 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import DATA, scratch_project  # noqa: E402
-from builders.embedded import WebClient, git_from_snapshot  # noqa: E402
+from builders.buildmaster.embedded import WebClient, git_from_snapshot  # noqa: E402
 
 STACKDEB = str(Path(sys.executable).parent / "stackdeb")
 SERVICE, CODENAME = "keystone", "gazpacho"

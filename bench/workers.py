@@ -32,7 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import DATA, scratch_project  # noqa: E402
-from builders.embedded import WebClient, git_from_snapshot, wait_for_worker  # noqa: E402
+from builders.buildmaster.embedded import WebClient, git_from_snapshot, wait_for_worker  # noqa: E402
 from builders.project import Project  # noqa: E402
 
 STACKDEB = str(Path(sys.executable).parent / "stackdeb")

@@ -507,7 +507,7 @@ def cmd_snapshot(args, project: Project) -> None:
 
 
 def cmd_master(args, project: Project) -> None:
-    from builders import embedded
+    from builders.buildmaster import embedded
     if args.action == "start":
         from builders.targets import get_target
         targets = [get_target(args.release, args.suite)]
@@ -538,7 +538,7 @@ def cmd_master(args, project: Project) -> None:
 def cmd_store(args, project: Project) -> Result | None:
     if args.action == "serve":
         from builders.store.serve import serve
-        from builders import embedded
+        from builders.buildmaster import embedded
         workers = Path(args.workers) if args.workers else embedded.master_dir(project) / "master.yaml"
         serve(Path(args.dir) if args.dir else project.build_dir / "store", args.listen, workers)
         return None

@@ -9,7 +9,7 @@ from builders.errors import StackdebError
 from builders.project import Project
 from master.changes import change_sources
 from master.pipeline import builder_configs, scheduler_configs
-from master.settings import SettingsError, load_settings
+from builders.buildmaster.settings import SettingsError, load_settings
 from master.www import www_config
 
 

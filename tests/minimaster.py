@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from builders.embedded import WebClient, git_from_snapshot
+from builders.buildmaster.embedded import WebClient, git_from_snapshot
 from conftest import make_mini_project, populate_index
 from helpers import passing_verdict
 from fakeindex import FakeIndex

@@ -27,7 +27,7 @@ import yaml
 from builders import PROJECT_DIR
 from builders.chroot import runtime_chroot
 from builders.cluster.network import REPO_URL
-from builders.embedded import WebClient, follow_pipeline
+from builders.buildmaster.embedded import WebClient, follow_pipeline
 from builders.errors import StackdebError
 from builders.fileserver import start_file_server
 from builders.inventory import Inventory

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from builders.embedded import WebClient
+from builders.buildmaster.embedded import WebClient
 from builders.manifest import read_json
 from helpers import deliverable
 from minimaster import ENGINEER, commit, mini_master, signed_verdict

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 import yaml
 
-from builders.embedded import WebClient, failed_steps
+from builders.buildmaster.embedded import WebClient, failed_steps
 from minimaster import ENGINEER, STACKDEB, commit, free_port, mini_master, signed_verdict
 from pgserver import PostgresServer
 from tlsproxy import TlsProxy

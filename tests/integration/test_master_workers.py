@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from builders.chroot import build_chroot
-from builders.embedded import wait_for_worker
+from builders.buildmaster.embedded import wait_for_worker
 from builders.manifest import sha256_file
 from builders.targets import get_suite
 from minimaster import STACKDEB, free_port, mini_master

@@ -1,6 +1,6 @@
 """The upstream snapshot: refreshed from real git repositories, and what a plain clone uses."""
 
-from builders.embedded import git_from_snapshot
+from builders.buildmaster.embedded import git_from_snapshot
 from builders.snapshot import RELEASES_SNAPSHOT, REQUIREMENTS_SNAPSHOT
 from helpers import snapshot
 

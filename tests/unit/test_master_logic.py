@@ -10,7 +10,7 @@ from builders.lint import lintian_counts
 from builders.users import add_user, check_password, read_users
 from helpers import MINI_CATALOG
 from master.changes import deliverable_files, series_release_ids
-from master.settings import SettingsError, parse_settings
+from builders.buildmaster.settings import SettingsError, parse_settings
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from builders.constraints import Constraints, load_overrides
 from builders.errors import StackdebError
 from builders.lockfile import parse_lock
 from builders.releases import final_versions_in
-from master.settings import SettingsError, parse_settings
+from builders.buildmaster.settings import SettingsError, parse_settings
 
 CATALOG = load_catalog(PROJECT_DIR / "packaging/services.yaml")
 BOUND = settings(max_examples=150, deadline=None)

@@ -173,7 +173,7 @@ def write_settings(project: Project, basedir: Path, targets: list[Target], *, re
 
 def _checked_settings(project: Project, basedir: Path):
     """master.yaml as the master will read it: a wrong one is one line here, before anything starts."""
-    from master.settings import SettingsError, load_settings
+    from builders.buildmaster.settings import SettingsError, load_settings
     try:
         return load_settings(basedir, project.catalog())
     except SettingsError as error:
@@ -182,7 +182,7 @@ def _checked_settings(project: Project, basedir: Path):
 
 
 def _checked_database(url: str) -> None:
-    from master.database import DatabaseError, check_database
+    from builders.buildmaster.database import DatabaseError, check_database
     try:
         check_database(url)
     except DatabaseError as error:
@@ -197,7 +197,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
     """Create (once) and start the master and the local worker; return the web UI address.
     The first of `targets` is built at once; with `wait`, follow that run to its end.
     `database` (an SQLAlchemy URL) is checked before anything is written."""
-    from master.settings import url_problem
+    from builders.buildmaster.settings import url_problem
     basedir = master_dir(project)
     if url and url_problem(url):
         raise StackdebError(url_problem(url))
@@ -219,7 +219,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
             path.unlink(missing_ok=True)
         raise
     if database and database != settings.database:
-        from master.database import redacted
+        from builders.buildmaster.database import redacted
         raise StackdebError(f"{basedir / 'master.yaml'} already names the database {redacted(settings.database)}",
                             hint="to move the master to another database, follow docs/buildbot.md "
                                  "(buildbot copy-db), then edit master.yaml")
