@@ -10,7 +10,7 @@ requirements, one sub-directory per release id holding upper-constraints.txt and
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from packaging.version import InvalidVersion, Version
@@ -83,11 +83,19 @@ class Series:
         return "master" if self.status in ("development", "future") else f"stable/{self.release_id}"
 
 
+SERIES_STATUS = "series_status.yaml"
+
+
 def series_entries(releases: Source) -> list[dict]:
     """series_status.yaml, checked: a list of mappings, each with a name."""
-    where = "series_status.yaml"
+    return parse_series_status(releases.read(SERIES_STATUS))
+
+
+def parse_series_status(text: str) -> list[dict]:
+    """series_status.yaml's text, checked: a list of mappings, each with a name."""
+    where = SERIES_STATUS
     try:
-        data = load_yaml(releases.read(where))
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise StackdebError(f"{where} is not valid YAML: {exc}") from None
     if not isinstance(data, list):
@@ -96,6 +104,24 @@ def series_entries(releases: Source) -> list[dict]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise StackdebError(f"{where}, entry #{number}: expected a mapping with a 'name', got {entry!r}"[:300])
     return data
+
+
+def release_ids(series_status: str) -> dict[str, str]:
+    """codename -> release id (gazpacho -> 2026.1), from series_status.yaml's text."""
+    return {entry["name"]: str(entry["release-id"]) for entry in parse_series_status(series_status)
+            if entry.get("release-id")}
+
+
+def deliverable_path(codename: str, deliverable: str) -> str:
+    return f"deliverables/{codename}/{deliverable}.yaml"
+
+
+def parse_deliverable_path(path: str) -> tuple[str, str] | None:
+    """(codename, deliverable) of a path in openstack/releases, or None for any other file."""
+    parts = PurePosixPath(path).parts
+    if len(parts) == 3 and parts[0] == "deliverables" and parts[2].endswith(".yaml"):
+        return parts[1], parts[2][:-len(".yaml")]
+    return None
 
 
 def find_series(releases: Source, key: str) -> Series:
@@ -110,7 +136,7 @@ def find_series(releases: Source, key: str) -> Series:
 
 def final_versions(releases: Source, series: Series, deliverable: str) -> list[Version]:
     """Every final (not rc, beta or alpha) version of a deliverable in a series, oldest first."""
-    path = f"deliverables/{series.codename}/{deliverable}.yaml"
+    path = deliverable_path(series.codename, deliverable)
     if not releases.exists(path):
         raise StackdebError(f"deliverable '{deliverable}' has no file {path} in the releases data",
                             hint="check the catalog entry's 'deliverable' field")

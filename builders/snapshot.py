@@ -8,7 +8,7 @@ from builders import PROJECT_DIR, log
 from builders.catalog import Catalog
 from builders.errors import StackdebError
 from builders.outputs import replacing
-from builders.releases import Series, Source, series_entries
+from builders.releases import Series, Source, deliverable_path, series_entries
 from builders.tools import git
 
 SNAPSHOT_DIR = PROJECT_DIR / "upstream"
@@ -58,7 +58,7 @@ def _write_releases(releases: Source, catalog: Catalog, codenames: list[str], ta
         folder = target / "deliverables" / name
         folder.mkdir(parents=True)
         for svc in catalog:
-            path = f"deliverables/{name}/{svc.deliverable}.yaml"
+            path = deliverable_path(name, svc.deliverable)
             if releases.exists(path):
                 (folder / f"{svc.deliverable}.yaml").write_text(releases.read(path))
             else:

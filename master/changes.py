@@ -7,7 +7,6 @@ affected target, with the properties the pipeline reads (release, suite, service
 """
 
 import shutil
-from pathlib import PurePosixPath
 
 from buildbot.changes.base import ReconfigurablePollingChangeSource
 from buildbot.plugins import changes as changesources
@@ -18,9 +17,9 @@ from twisted.internet import defer, threads, utils
 from twisted.python import log
 
 from builders.index import PackageIndex, released_versions
-from builders.releases import FINAL_VERSION_RE, final_versions_in
+from builders.releases import (FINAL_VERSION_RE, SERIES_STATUS, final_versions_in, parse_deliverable_path,
+                               release_ids)
 from builders.errors import StackdebError
-from builders.yamlload import load_yaml
 
 RELEASES_WORKDIR = "gitpoller-releases"
 REQUIREMENTS_WORKDIR = "gitpoller-requirements"
@@ -46,18 +45,10 @@ def deliverable_files(files: list[str], deliverables: dict[str, str]) -> list[tu
     `deliverables` maps deliverable name to service."""
     found = []
     for path in files:
-        parts = PurePosixPath(path).parts
-        if len(parts) == 3 and parts[0] == "deliverables" and parts[2].endswith(".yaml"):
-            service = deliverables.get(parts[2][:-len(".yaml")])
-            if service:
-                found.append((parts[1], service, path))
+        codename, deliverable = parse_deliverable_path(path) or (None, None)
+        if deliverable in deliverables:
+            found.append((codename, deliverables[deliverable], path))
     return found
-
-
-def series_release_ids(series_status: str) -> dict[str, str]:
-    """codename -> release id, from series_status.yaml."""
-    return {entry["name"]: str(entry["release-id"]) for entry in load_yaml(series_status) or []
-            if entry.get("release-id")}
 
 
 class TargetScheduler(schedulers.AnyBranchScheduler):
@@ -114,7 +105,7 @@ class DeliverableScheduler(TargetScheduler):
         files = deliverable_files(change["files"], self.deliverables)
         if not files:
             return []
-        release_ids = series_release_ids((yield self._show(change["revision"], "series_status.yaml")))
+        ids = release_ids((yield self._show(change["revision"], SERIES_STATUS)))
         found = []
         for codename, service, path in files:
             try:
@@ -123,7 +114,7 @@ class DeliverableScheduler(TargetScheduler):
             except StackdebError:
                 # still a build: its lock step names the malformed entry for everyone to see
                 newest = "(malformed deliverable)"
-            release = release_ids.get(codename)
+            release = ids.get(codename)
             for target in self.targets:
                 if target.release == release:
                     found.append((target, [service], f"{service} {newest} in {codename} ({release})"))

@@ -9,7 +9,8 @@ from builders.lock import service_builds
 from builders.lint import lintian_counts
 from builders.users import add_user, check_password, read_users
 from helpers import MINI_CATALOG
-from master.changes import deliverable_files, series_release_ids
+from builders.releases import release_ids
+from master.changes import deliverable_files
 from builders.buildmaster.settings import SettingsError, parse_settings
 
 
@@ -129,7 +130,7 @@ def test_changed_deliverable_files_map_to_watched_services():
     assert deliverable_files(files, {"alpha": "alpha", "beta": "beta"}) == [
         ("gazpacho", "alpha", "deliverables/gazpacho/alpha.yaml"),
         ("hibiscus", "beta", "deliverables/hibiscus/beta.yaml")]
-    assert series_release_ids("- name: gazpacho\n  release-id: 2026.1\n- name: zed\n") == {"gazpacho": "2026.1"}
+    assert release_ids("- name: gazpacho\n  release-id: 2026.1\n- name: zed\n") == {"gazpacho": "2026.1"}
 
 
 def test_lintian_counts_by_severity():
