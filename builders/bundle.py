@@ -22,7 +22,7 @@ from builders.debpackage import build_wheels_deb
 from builders.errors import StackdebError
 from builders.index import IndexFile, PackageIndex, download
 from builders.lockfile import Lock, Pin, read_lock
-from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.manifest import is_current, read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing
 from builders.pipconfig import configured_index_url
 from builders.project import Project
@@ -205,12 +205,13 @@ def built_from(bundle_dir: Path) -> str | None:
 
 
 def is_up_to_date(current: Path, digest: str) -> bool:
-    manifest = read_json(current / "wheelhouse" / "manifest.json")
-    if not manifest or built_from(current) != digest:
+    """The bundle of `digest`'s inputs, with its .deb and every wheel its wheelhouse lists."""
+    wheelhouse = read_json(current / "wheelhouse" / "manifest.json")
+    record = read_json(current / "manifest.json") or {}
+    if not wheelhouse or not record.get("deb"):
         return False
-    wheels = current / "wheelhouse" / "wheels"
-    return (all((wheels / a["filename"]).is_file() for a in manifest["artifacts"])
-            and any(current.glob("*.deb")) and (current / "manifest.json").is_file())
+    return is_current(current, digest, [record["deb"], *(f"wheelhouse/wheels/{a['filename']}"
+                                                          for a in wheelhouse["artifacts"])])
 
 
 def build_bundle(project: Project, release: str, suite: str, *, index_url: str | None = None,

@@ -21,7 +21,7 @@ from builders.aptsources import machine_mirrors
 from builders.cluster.layout import INFRASTRUCTURE
 from builders.errors import StackdebError
 from builders.filelock import exclusive
-from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.manifest import is_current, read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing, scratch
 from builders.project import Project
 from builders.targets import Target, get_suite
@@ -85,8 +85,7 @@ def element_digest(element: str) -> str:
 
 
 def up_to_date(out: Path, inputs: dict, main_file: str, label: str) -> bool:
-    manifest = read_json(out / "manifest.json") or {}
-    if manifest.get("inputs_digest") == sha256_json(inputs) and (out / main_file).exists():
+    if is_current(out, sha256_json(inputs), [main_file]):
         log.info(f"{label} is up to date (inputs unchanged)")
         return True
     return False

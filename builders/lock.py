@@ -22,7 +22,7 @@ from builders.constraints import Constraints, load_overrides
 from builders.errors import StackdebError
 from builders.index import PackageIndex, file_version
 from builders.lockfile import closures, parse_lock, unhashed
-from builders.manifest import (outputs_intact, read_json, sha256_file, sha256_json, sha256_text, write_atomic,
+from builders.manifest import (is_current, read_json, sha256_file, sha256_json, sha256_text, write_atomic,
                               write_json)
 from builders.outputs import replacing, scratch
 from builders.pipconfig import configured_index_url
@@ -256,8 +256,7 @@ def resolve_lock(project: Project, release: str, suite: str, releases: Source, r
     label = f"{inputs.series.release_id}/{suite}"
     for line in inputs.overrides:
         log.info(f"override: {line}")
-    if (not force and manifest.get("inputs_digest") == inputs.digest()
-            and outputs_intact(out, manifest.get("outputs", {}))):
+    if not force and is_current(out, inputs.digest(), outputs=manifest.get("outputs", {})):
         log.info(f"lock {label} is up to date (inputs unchanged): nothing to do "
                  f"[{time.monotonic() - started:.2f}s]")
         return LockResult(out, False, manifest.get("pins", 0), [], manifest.get("generation", 0),

@@ -67,6 +67,15 @@ def outputs_intact(directory: Path, outputs: dict[str, str]) -> bool:
                for name, digest in outputs.items())
 
 
+def is_current(directory: Path, digest: str, files: list[str] = (), outputs: dict[str, str] | None = None) -> bool:
+    """The one up-to-date check of every stage: `directory` holds what inputs of `digest`
+    make when its build record (manifest.json) names that digest, every file in `files`
+    (relative to it) is there, and every output in `outputs` has its recorded digest."""
+    record = read_json(directory / "manifest.json") or {}
+    return (record.get("inputs_digest") == digest and all((directory / name).is_file() for name in files)
+            and outputs_intact(directory, outputs or {}))
+
+
 def link_or_copy(source: Path, target: Path) -> None:
     """Hard-link when on the same filesystem (free), copy otherwise."""
     try:

@@ -27,7 +27,7 @@ from builders.debian_dir import PackageTarget, render_source_tree, templates_dig
 from builders.debpackage import wheels_package_version
 from builders.errors import StackdebError
 from builders.lint import judge, lintian_summary, lintian_version, summary_of
-from builders.manifest import read_json, sha256_file, sha256_json, write_json
+from builders.manifest import is_current, read_json, sha256_file, sha256_json, write_json
 from builders.outputs import replacing, scratch, using
 from builders.project import Project
 from builders.proof import read_proof, record_proof
@@ -200,7 +200,7 @@ def _package_services(project: Project, release: str, suite: str, names: list[st
                 digest = inputs_digest(service, ptarget, chroot)
                 out = root / service.name
                 deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
-                if not force and _up_to_date(out, deb_name, digest):
+                if not force and is_current(out, digest, [deb_name]):
                     log.progress(number, len(services), f"{service.package_name}: up to date (inputs unchanged)")
                     debs.append(out / deb_name)
                     continue
@@ -312,11 +312,6 @@ def prepare(project: Project, release: str, suite: str, names: list[str] | None)
     return target, services, Bundle(project, target), chroot, root
 
 
-def _up_to_date(out: Path, deb_name: str, digest: str) -> bool:
-    manifest = read_json(out / "manifest.json") or {}
-    return manifest.get("inputs_digest") == digest and (out / deb_name).exists()
-
-
 def plan_services(project: Project, release: str, suite: str, names: list[str] | None,
                   force: bool = False) -> list[str]:
     """The services `package` would build: those whose package is missing or out of date,
@@ -328,7 +323,7 @@ def plan_services(project: Project, release: str, suite: str, names: list[str] |
     for service in services:
         ptarget = package_target(target, service, bundle)
         deb_name = f"{service.package_name}_{ptarget.package_version(service)}_amd64.deb"
-        if not _up_to_date(root / service.name, deb_name, inputs_digest(service, ptarget, chroot)):
+        if not is_current(root / service.name, inputs_digest(service, ptarget, chroot), [deb_name]):
             stale.append(service.name)
     return stale
 
