@@ -63,4 +63,4 @@ echo "== stackdeb master start: the embedded Buildbot master and worker, and the
 .venv/bin/stackdeb master start --release "$release" --suite "$suite" --wait
 echo "== the web UI is on http://127.0.0.1:8010/ (stop it with: .venv/bin/stackdeb master stop)"
 echo "== done: the signed repository is in build/repo/public; serve it with:"
-echo "   .venv/bin/stackdeb repo serve --release $release --suite $suite"
+echo "   .venv/bin/stackdeb repo serve     # every target's suites, on http://127.0.0.1:8080/"

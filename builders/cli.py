@@ -99,6 +99,11 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
                              "Buildbot reads: a master cuts a step's output into lines of 4096 characters)")
 
 
+def _actions(parser: argparse.ArgumentParser, dest: str = "action"):
+    """A command's own subcommands (`repo status`), each with its own options."""
+    return parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackdeb", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,101 +218,115 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--verdict-keyring", default=None,
                          help="keyring that verdicts must verify against (default: $STACKDEB_VERDICT_KEYRING "
                               "or the cluster stage's own key)")
-    repo = commands.add_parser("repo", help="repository status, serve it, or rotate its signing key",
-                               description="status: what staging and tested hold. serve: public/ on "
-                                           "127.0.0.1. rotate-key --step add|switch|retire: one step of a "
-                                           "signing key rotation, each a generation of its own "
-                                           "(docs/repository.md).")
-    _add_target(repo)
-    repo.add_argument("action", choices=["status", "serve", "rotate-key"])
-    repo.add_argument("--port", type=_port, default=8080, help="port for serve, on 127.0.0.1 (default: %(default)s)")
-    repo.add_argument("--step", choices=["add", "switch", "retire"], help="rotate-key: the step to take")
-    _add_json(repo)
+    repo = _actions(commands.add_parser("repo", help="repository status, serve it, or rotate its signing key",
+                                        description="What staging and tested hold, serving them, and the "
+                                                    "signing key's rotation (docs/repository.md)."))
+    status = repo.add_parser("status", help="what the target's staging and tested suites hold, and why "
+                                            "what waits in staging waits")
+    _add_target(status)
+    _add_json(status)
+    serve = repo.add_parser("serve", help="serve the repository's public/ on 127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8080, help="port on 127.0.0.1 (default: %(default)s)")
+    rotate = repo.add_parser("rotate-key", help="one step of a signing key rotation, each a generation of its own")
+    _add_target(rotate)
+    rotate.add_argument("--step", required=True, choices=["add", "switch", "retire"], help="the step to take")
+    _add_json(rotate)
 
-    image = commands.add_parser("image", help="build the node image or the discovery live system",
-                                description="node: a diskimage-builder image wired to the target's staging "
-                                            "suite (qcow2, kernel, initrd). discovery: the live system whose "
-                                            "agent reports the hardware (kernel, initrd, squashfs, iPXE script).")
-    image.add_argument("kind", choices=["node", "discovery"])
-    _add_target(image)
-    _add_json(image)
-    image.add_argument("--repo-url", help="node: the repository URL as the nodes reach it (required)")
-    image.add_argument("--build-repo-url", help="node: the repository URL as this machine reaches it "
-                                                "(for --preinstall; default: --repo-url)")
-    image.add_argument("--keyring", help="node: the archive keyring (default: the repository's)")
-    image.add_argument("--preinstall", action="append", default=[], metavar="PACKAGE",
-                       help="node: a package to install from staging into the image (repeatable)")
-    image.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
-    inventory = commands.add_parser("inventory", help="serve the inventory that receives hardware reports",
-                                    description="Receive the discovery agent's reports on POST /v1/reports: "
-                                                "validated against the schema, only from trusted networks, "
-                                                "stored in SQLite.")
-    inventory.add_argument("action", choices=["serve"])
-    inventory.add_argument("--listen", default="127.0.0.1:8700", help="address:port (default: %(default)s)")
-    inventory.add_argument("--trust", action="append", metavar="CIDR",
-                           help="a network reports are accepted from (repeatable; default: the loopback)")
-    inventory.add_argument("--reader", action="append", metavar="CIDR",
-                           help="a network that may read the machine list (repeatable; default: the loopback)")
+    image = _actions(commands.add_parser("image", help="build the node image or the discovery live system",
+                                         description="The images the test cluster boots (docs/images.md)."),
+                     dest="kind")
+    node = image.add_parser("node", help="a diskimage-builder image wired to the target's staging suite "
+                                         "(qcow2, kernel, initrd)")
+    _add_target(node)
+    _add_json(node)
+    node.add_argument("--repo-url", help="the repository URL as the nodes reach it (required)")
+    node.add_argument("--build-repo-url", help="the repository URL as this machine reaches it "
+                                               "(for --preinstall; default: --repo-url)")
+    node.add_argument("--keyring", help="the archive keyring (default: the repository's)")
+    node.add_argument("--preinstall", action="append", default=[], metavar="PACKAGE",
+                      help="a package to install from staging into the image (repeatable)")
+    node.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    discovery = image.add_parser("discovery", help="the live system whose agent reports the hardware (kernel, "
+                                                   "initrd, squashfs, iPXE script)")
+    _add_target(discovery)
+    _add_json(discovery)
+    discovery.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    inventory = _actions(commands.add_parser("inventory", help="serve the inventory that receives hardware reports"))
+    serve = inventory.add_parser("serve", help="receive the discovery agent's reports",
+                                 description="Receive the discovery agent's reports on POST /v1/reports: "
+                                             "validated against the schema, only from trusted networks, "
+                                             "stored in SQLite.")
+    serve.add_argument("--listen", default="127.0.0.1:8700", help="address:port (default: %(default)s)")
+    serve.add_argument("--trust", action="append", metavar="CIDR",
+                       help="a network reports are accepted from (repeatable; default: the loopback)")
+    serve.add_argument("--reader", action="append", metavar="CIDR",
+                       help="a network that may read the machine list (repeatable; default: the loopback)")
     machines = commands.add_parser("machines", help="list the machines that reported to the inventory")
     machines.add_argument("--json", action="store_true", help="the full reports, as JSON")
 
-    master = commands.add_parser("master", help="the embedded Buildbot master and worker",
-                                 description="start: create (once) and start a Buildbot master on SQLite with "
-                                             "a local worker, on 127.0.0.1, and start the default target's "
-                                             "pipeline; stop: stop both; adduser: add a web UI user.")
-    master.add_argument("action", choices=["start", "stop", "adduser"])
-    master.add_argument("user", nargs="?", help="adduser: the user name")
-    _add_target(master)
-    _add_sources(master)
-    _add_index(master)
-    master.add_argument("--web-port", type=_port, default=8010, help="web UI port on 127.0.0.1 (default: %(default)s)")
-    master.add_argument("--worker-port", type=_port, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
-    master.add_argument("--poll-interval", type=_at_least(1), default=300, help="seconds between polls (default: %(default)s)")
-    master.add_argument("--no-kick-off", action="store_true", help="start without building")
-    master.add_argument("--cluster-layout", default="minimal",
-                        help="start: the layout the cluster builder runs: changed (what differs from the "
-                             "tested suite, with what it needs), a layout name, or none to stop at staging "
-                             "(written to master.yaml on first start; default: %(default)s, which the main "
-                             "job tests in minutes where the twelve services take over an hour)")
-    master.add_argument("--also-target", action="append", default=[], metavar="RELEASE/SUITE",
-                        help="start: another target the master builds (repeatable; written to master.yaml "
-                             "on first start), e.g. 2026.1/trixie")
-    master.add_argument("--db", metavar="URL",
-                        help="start: the master's database, written to master.yaml on first start "
-                             "(default: SQLite in build/master); PostgreSQL: postgresql://USER@HOST[:PORT]/NAME "
-                             "with the password in ~/.pgpass (docs/buildbot.md)")
-    master.add_argument("--url", help="start: the address users reach the web UI at, e.g. https://ci.example.org/ "
-                                      "behind a TLS proxy (written to master.yaml on first start; default: "
-                                      "http://127.0.0.1:WEB_PORT/)")
-    master.add_argument("--wait", action="store_true", help="follow the first build to its end")
-    master.add_argument("--role", action="append", choices=["release-engineer", "admin"],
-                        help="adduser: a role (repeatable)")
+    master = _actions(commands.add_parser("master", help="the embedded Buildbot master and worker",
+                                          description="The Buildbot master and its local worker "
+                                                      "(docs/buildbot.md)."))
+    start = master.add_parser("start", help="create (once) and start the master and a local worker on "
+                                            "127.0.0.1, and start the default target's pipeline")
+    _add_target(start)
+    _add_sources(start)
+    _add_index(start)
+    start.add_argument("--web-port", type=_port, default=8010, help="web UI port on 127.0.0.1 (default: %(default)s)")
+    start.add_argument("--worker-port", type=_port, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
+    start.add_argument("--poll-interval", type=_at_least(1), default=300, help="seconds between polls (default: %(default)s)")
+    start.add_argument("--no-kick-off", action="store_true", help="start without building")
+    start.add_argument("--cluster-layout", default="minimal",
+                       help="the layout the cluster builder runs: changed (what differs from the tested suite, "
+                            "with what it needs), a layout name, or none to stop at staging (written to "
+                            "master.yaml on first start; default: %(default)s, which the main job tests in "
+                            "minutes where the twelve services take over an hour)")
+    start.add_argument("--also-target", action="append", default=[], metavar="RELEASE/SUITE",
+                       help="another target the master builds (repeatable; written to master.yaml on first "
+                            "start), e.g. 2026.1/trixie")
+    start.add_argument("--db", metavar="URL",
+                       help="the master's database, written to master.yaml on first start (default: SQLite in "
+                            "build/master); PostgreSQL: postgresql://USER@HOST[:PORT]/NAME with the password "
+                            "in ~/.pgpass (docs/buildbot.md)")
+    start.add_argument("--url", help="the address users reach the web UI at, e.g. https://ci.example.org/ behind "
+                                     "a TLS proxy (written to master.yaml on first start; default: "
+                                     "http://127.0.0.1:WEB_PORT/)")
+    start.add_argument("--wait", action="store_true", help="follow the first build to its end")
+    master.add_parser("stop", help="stop the master and its worker")
+    adduser = master.add_parser("adduser", help="add a web UI user (the password is read from stdin or asked)")
+    adduser.add_argument("user", help="the user name")
+    adduser.add_argument("--role", action="append", choices=["release-engineer", "admin"],
+                         help="a role (repeatable; default: release-engineer)")
 
-    store = commands.add_parser(
+    store = _actions(commands.add_parser(
         "store", help="the artifact store: serve it, put and get files by sha256, export and import a stage's outputs",
-        description="serve: the artifact store on the master's machine (workers of master.yaml log in with "
-                    "their name and password). put: upload files (and, with --name, record them under "
-                    "WORKER/NAME). get: fetch a record's files (--name WORKER/NAME) or objects by sha256 into "
-                    "--into, each checked against its hash. export: upload a target's lock and bundle "
-                    "(`bundle`) or packages (service names) and print their entries; import: put such entries "
-                    "in place, each checked (what Buildbot's steps do between workers that share nothing). "
-                    "Credentials: STACKDEB_STORE_USER and STACKDEB_STORE_PASSWORD.")
-    store.add_argument("action", choices=["serve", "put", "get", "export", "import"])
-    store.add_argument("items", nargs="*", metavar="FILE|SHA256|WHAT",
-                       help="put: files; get: sha256s; export: bundle (the target's lock and bundle) or "
-                            "service names (their packages)")
-    _add_target(store)
-    store.add_argument("--artifacts", help="import: the JSON list of entries an export printed (its "
-                                           "`artifacts`), or @FILE holding it")
-    store.add_argument("--store", default=os.environ.get("STACKDEB_STORE_URL"),
-                       help="put, get: the store's address ($STACKDEB_STORE_URL; no default)")
-    store.add_argument("--name", help="put: record the files under this name; get: WORKER/NAME to fetch")
-    store.add_argument("--into", default=".", help="get: the directory to put the files in (default: .)")
-    store.add_argument("--dir", help="serve: where the store keeps its objects (default: BUILD_DIR/store)")
-    store.add_argument("--listen", default="127.0.0.1:8701", help="serve: address:port (default: %(default)s)")
-    store.add_argument("--workers", help="serve: the master.yaml whose workers may log in (default: the "
-                                         "embedded master's)")
-    _add_json(store)
+        description="The artifact store between workers that share nothing (docs/buildbot.md). Credentials: "
+                    "STACKDEB_STORE_USER and STACKDEB_STORE_PASSWORD."))
+    serve = store.add_parser("serve", help="the artifact store on the master's machine (the workers of "
+                                           "master.yaml log in with their name and password)")
+    serve.add_argument("--dir", help="where the store keeps its objects (default: BUILD_DIR/store)")
+    serve.add_argument("--listen", default="127.0.0.1:8701", help="address:port (default: %(default)s)")
+    serve.add_argument("--workers", help="the master.yaml whose workers may log in (default: the embedded master's)")
+    put = store.add_parser("put", help="upload files; with --name, record them under WORKER/NAME")
+    put.add_argument("items", nargs="+", metavar="FILE", help="the files")
+    put.add_argument("--name", help="record the files under this name")
+    get = store.add_parser("get", help="fetch a record's files (--name WORKER/NAME) or objects by sha256, "
+                                       "each checked against its hash")
+    get.add_argument("items", nargs="*", metavar="SHA256", help="objects to fetch")
+    get.add_argument("--name", help="WORKER/NAME: the record whose files to fetch")
+    get.add_argument("--into", default=".", help="the directory to put the files in (default: .)")
+    export = store.add_parser("export", help="upload a target's lock and bundle (`bundle`) or packages (service "
+                                             "names) and print their entries")
+    export.add_argument("items", nargs="+", metavar="WHAT", help="bundle, or service names")
+    _add_target(export)
+    imports = store.add_parser("import", help="put the entries an export printed in place, each checked")
+    imports.add_argument("--artifacts", required=True,
+                         help="the JSON list of entries an export printed (its `artifacts`), or @FILE holding it")
+    _add_target(imports)
+    for action in (put, get, export, imports):
+        action.add_argument("--store", default=os.environ.get("STACKDEB_STORE_URL"),
+                            help="the store's address ($STACKDEB_STORE_URL; no default)")
+        _add_json(action)
 
     snapshot = commands.add_parser(
         "snapshot", help="refresh the upstream data snapshot in upstream/ from the git repositories",
@@ -475,8 +494,6 @@ def cmd_repo(args, project: Project) -> Result | None:
             return RepoStatus(**status_data(project.repo_dir, args.release, args.suite, verdict))
         print(status(project.repo_dir, args.release, args.suite, verdict))
     elif args.action == "rotate-key":
-        if not args.step:
-            raise StackdebError("rotate-key needs --step add, switch or retire", hint="docs/repository.md")
         rotate_key(project.repo_dir, args.release, args.suite, args.step)
     else:
         serve(project.repo_dir, args.port)
@@ -526,8 +543,6 @@ def cmd_master(args, project: Project) -> None:
     else:
         import getpass
         from builders.users import add_user
-        if not args.user:
-            raise StackdebError("adduser needs a user name", hint="stackdeb master adduser NAME --role release-engineer")
         password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
         users = embedded.master_dir(project) / "users"
         add_user(users, args.user, password, args.role or ["release-engineer"])
@@ -549,8 +564,6 @@ def cmd_store(args, project: Project) -> Result | None:
     if args.action in ("export", "import"):
         return _store_stage(args, project, client)
     if args.action == "put":
-        if not args.items:
-            raise StackdebError("put needs the files to upload")
         return Uploaded(**put_files(client, [Path(item) for item in args.items], args.name))
     if not args.name and not args.items:
         raise StackdebError("get needs --name WORKER/NAME or the sha256s to fetch")
@@ -563,16 +576,12 @@ def _store_stage(args, project: Project, client) -> Result:
     from builders.targets import get_target
     target = get_target(args.release, args.suite)
     if args.action == "export":
-        if not args.items:
-            raise StackdebError("export needs what to upload: bundle, or service names")
         if args.items == ["bundle"]:
             entries = export_bundle(project, target, client)
         else:
             entries = export_packages(project, target, args.items, client)
         log.info(f"{target.label}: {len(entries)} files in the store")
         return Exported(artifacts=entries)
-    if args.artifacts is None:
-        raise StackdebError("import needs --artifacts: the JSON list an export printed")
     text = args.artifacts
     if text.startswith("@"):
         try:
@@ -677,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     hold_password()
     args = build_parser().parse_args(argv)
     log.set_verbose(args.verbose)
-    as_json = args.command in RESULT_COMMANDS and args.json
+    as_json = args.command in RESULT_COMMANDS and getattr(args, "json", False)
     result_file = getattr(args, "result_file", None) if args.command in RESULT_COMMANDS else None
     with _stdout_to_stderr(as_json):
         code, outcome = _run(args)

@@ -131,28 +131,40 @@ def test_a_result_file_that_cannot_be_written_fails_the_command(tmp_path, capfd,
 
 
 # what each command needs beside --release and --suite to parse
-POSITIONALS = {"promote": ["--verdict", "v.json"], "repo": ["status"], "image": ["node"], "master": ["start"],
-               "store": ["put"]}
+# what each command needs beside --release and --suite to parse
+POSITIONALS = {"promote": ["--verdict", "v.json"], "store export": ["bundle"], "store import": ["--artifacts", "[]"]}
+
+
+def leaf_parsers(parser, prefix=()):
+    """Every command as typed, with its parser: `lock`, `repo status`, `store put`..."""
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from leaf_parsers(sub, (*prefix, name))
+            return
+    yield prefix, parser
 
 
 def test_every_command_takes_a_release_by_codename_exactly_as_by_its_id(tmp_path):
     """Resolved once, before any command runs: the same arguments reach every command, so the
     same directories are read and written and the same results come back."""
-    import argparse
     from builders.cli import _resolve_release, build_parser
     from builders.project import Project
     parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    with_release = [name for name, sub in commands.items() if any(a.dest == "release" for a in sub._actions)]
-    assert {"lock", "bundle", "package", "publish", "promote", "cluster", "repo", "services"} <= set(with_release)
+    with_release = [words for words, sub in leaf_parsers(parser) if any(a.dest == "release" for a in sub._actions)]
+    assert {("lock",), ("bundle",), ("package",), ("publish",), ("promote",), ("cluster",), ("repo", "status"),
+            ("repo", "rotate-key"), ("store", "export"), ("image", "node"), ("master", "start"),
+            ("services",)} <= set(with_release)
     project = Project.from_env(cache_dir=tmp_path / "cache", build_dir=tmp_path / "build")
-    for name in with_release:
+    for words in with_release:
         parsed = {}
         for release in ("gazpacho", "2026.1"):
-            args = parser.parse_args([name, *POSITIONALS.get(name, []), "--release", release, "--suite", "trixie"])
+            extra = [*POSITIONALS.get(" ".join(words), []), *(["--step", "add"] if words[-1] == "rotate-key" else [])]
+            args = parser.parse_args([*words, *extra, "--release", release, "--suite", "trixie"])
             _resolve_release(args, project)
             parsed[release] = vars(args)
-        assert parsed["gazpacho"] == parsed["2026.1"], name
+        assert parsed["gazpacho"] == parsed["2026.1"], words
     args = parser.parse_args(["repo", "status", "--release", "nosuch"])
     with pytest.raises(StackdebError, match="unknown release 'nosuch'"):
         _resolve_release(args, project)
