@@ -22,7 +22,7 @@ from builders import log
 from builders.manifest import read_json
 from builders.project import Project
 from builders.repository.generations import Repository
-from builders.tools import reprepro
+from builders.repository.indexes import suite_index
 
 KEEP_RUNS = 10
 RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-(\d+)$")
@@ -80,7 +80,7 @@ def needed_packages(project: Project) -> set[tuple[str, str]]:
     for number in repo.generations():
         base = repo.generation_dir(number)
         for dist in sorted((base / "dists").glob("*")) if (base / "dists").is_dir() else ():
-            needed |= set(reprepro.list_packages(base, dist.name, repo.gnupg).items())
+            needed |= set(suite_index(base, dist.name).items())
     for manifest in project.build_dir.glob("packages/*/*/manifest.json"):
         record = read_json(manifest) or {}
         if record.get("package") and record.get("version"):

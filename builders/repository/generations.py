@@ -19,6 +19,7 @@ from builders.filelock import exclusive
 from builders.manifest import read_json, sha256_file, write_json
 from builders.outputs import fsync_directory, make_durable
 from builders.signing import STATE_FILE, KeySet, load_keys
+from builders.repository.indexes import suite_index
 from builders.repository.page import write_status_page
 from builders.targets import Suite, Target, get_suite
 from builders.tools import gpg, reprepro
@@ -42,9 +43,17 @@ class Repository:
 
     @contextmanager
     def locked(self):
-        """Serialize publishers: a second one waits for the first."""
+        """Serialize publishers: a second one waits for the first. Generations are made only
+        under this lock, so a .partial one found here is a killed writer's, and one left when
+        the holder fails (a full disk, an error) is its own: both removed, never left to the
+        next run."""
         with exclusive(self.root / "publish.lock"):
-            yield
+            self.remove_partial()
+            try:
+                yield
+            except BaseException:
+                self.remove_partial()
+                raise
 
     def generations(self) -> list[int]:
         if not self.generations_dir.exists():
@@ -255,7 +264,7 @@ def _prune(repo: Repository, keep: int) -> None:
 def suite_packages(repo: Repository, base: Path, codename: str) -> list[dict]:
     """Every package of one suite in a generation: name, version, pool file, sha256."""
     packages = []
-    for name, version in sorted(reprepro.list_packages(base, codename, repo.gnupg).items()):
+    for name, version in sorted(suite_index(base, codename).items()):
         pooled = sorted(base.glob(f"pool/main/*/*/{name}_{no_epoch(version)}_*.deb"))
         if len(pooled) != 1:
             raise StackdebError(f"{base.name}: {name} {version} is not in the pool once")

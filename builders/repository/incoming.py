@@ -9,7 +9,8 @@ from builders import tools
 from builders.errors import StackdebError
 from builders.manifest import read_json, sha256_file
 from builders.targets import Target
-from builders.tools import dpkg_deb, gpg, reprepro
+from builders.tools import dpkg_deb, gpg
+from builders.repository.indexes import suite_index
 from builders.repository.generations import KEYRING_PACKAGE, Repository, no_epoch
 
 
@@ -133,7 +134,7 @@ def check_against_live(repo: Repository, debs: list[Deb], codename: str) -> list
     live = repo.live_generation()
     if live is None or not (repo.generation_dir(live) / "dists" / codename).is_dir():
         return debs
-    listed = reprepro.list_packages(repo.generation_dir(live), codename, repo.gnupg)
+    listed = suite_index(repo.generation_dir(live), codename)
     fresh = []
     for deb in debs:
         if listed.get(deb.name) == deb.version:

@@ -19,7 +19,6 @@ def rotate_key(root: Path, release: str, suite_name: str, step: str) -> int:
     get_target(release, suite_name)
     repo = Repository(root)
     with repo.locked():
-        repo.remove_partial()
         live = repo.live_generation()
         if live is None:
             raise StackdebError("the repository is empty: publish a build set first")

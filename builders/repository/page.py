@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from builders.manifest import read_json
-from builders.tools import reprepro
+from builders.repository.indexes import suite_index
 
 PAGE = "index.html"
 
@@ -55,8 +55,8 @@ def render(work: Path, number: int, history: list[dict], gnupg: Path) -> str:
              "each target has a staging suite (built, not yet cluster-tested) and a tested suite "
              "(promoted after the test cluster passed).</p>"]
     for staging, tested in _suites(work):
-        staged = reprepro.list_packages(work, staging, gnupg)
-        promoted = reprepro.list_packages(work, tested, gnupg) if (work / "dists" / tested).is_dir() else {}
+        staged = suite_index(work, staging)
+        promoted = suite_index(work, tested)
         landed = _landed(history, staging)
         parts.append(f"<h2>{esc(tested)}</h2><p>apt sources: <a href=stackdeb-{esc(staging)}.sources>staging</a>, "
                      f"<a href=stackdeb-{esc(tested)}.sources>tested</a></p>")

@@ -10,6 +10,7 @@ from builders.errors import StackdebError
 from builders.manifest import sha256_file, write_json
 from builders.targets import Target, get_target
 from builders.tools import reprepro
+from builders.repository.indexes import suite_index
 from builders.repository.generations import (
     Repository, build_set_of, make_live, new_generation, signing_keys, targets_state, tested_state,
 )
@@ -80,7 +81,7 @@ def promote(root: Path, release: str, suite_name: str, verdict_path: Path, verdi
                                 f"already promoted (generation {promoted})", hint="nothing was promoted")
         tested = target.tested_suite
         live = repo.live_generation()
-        already = reprepro.list_packages(repo.generation_dir(live), tested, repo.gnupg) if live is not None else {}
+        already = suite_index(repo.generation_dir(live), tested) if live is not None else {}
         covered, unmet = with_their_needs(covered, verdict, needs or {}, already)
         not_covered = {**not_covered, **unmet}
         if not covered:

@@ -32,7 +32,6 @@ def publish_build_set(root: Path, release: str, suite_name: str, paths: list[Pat
     check_provenance(debs, vouched)
     repo = Repository(root)
     with repo.locked():
-        repo.remove_partial()
         keys = signing_keys(repo)
         repo.public.mkdir(parents=True, exist_ok=True)
         fresh = check_against_live(repo, debs, target.staging_suite)
@@ -73,7 +72,6 @@ def rollback(root: Path, release: str, suite_name: str, *, keep: int = KEEP_GENE
     target = get_target(release, suite_name)
     repo = Repository(root)
     with repo.locked():
-        repo.remove_partial()
         live = repo.live_generation()
         current = targets_state(repo.generation_dir(live)).get(target.name) if live is not None else None
         if not current:

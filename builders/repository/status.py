@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from builders.targets import get_target
-from builders.tools import reprepro
+from builders.repository.indexes import suite_index
 from builders.repository.generations import Repository, targets_state, tested_state
 
 
@@ -27,8 +27,8 @@ def status_data(root: Path, release: str, suite_name: str, verdict: Path | None 
     data["other_targets"] = sorted(set(targets_state(base)) - {target.name})
     if target.name not in targets_state(base):
         return data
-    staged = reprepro.list_packages(base, staging, repo.gnupg)
-    promoted = reprepro.list_packages(base, tested, repo.gnupg)
+    staged = suite_index(base, staging)
+    promoted = suite_index(base, tested)
     tested_by = {name: entry.get("tested_by") for name, entry in
                  ((tested_state(base).get(target.name) or {}).get("packages") or {}).items()}
     history = repo.history()

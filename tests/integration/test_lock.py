@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from builders.lockfile import parse_lock
 from helpers import deliverable, snapshot
 
@@ -189,3 +191,39 @@ def test_two_locks_at_once_never_share_a_generation_nor_go_back(stackdeb, mini_p
     manifest = json.loads((mini_project.lock_dir / "manifest.json").read_text())
     assert manifest["generation"] == 1 + len(done) and manifest["services"]["beta"] == "2.1.0"
     assert manifest["outputs"]["lock.txt"] == max(done, key=lambda r: r["generation"])["sha256"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tmpfs needs root")
+def test_a_full_disk_keeps_the_lock_and_the_next_run_succeeds(stackdeb, mini_project, tmp_path):
+    """The release's lock directory on a small file system that fills while a new lock is
+    written: one line, no traceback, the previous lock whole, nothing staged left behind; with
+    the space back, the same run succeeds."""
+    assert lock(stackdeb, mini_project)[0] == 0
+    release = mini_project.root / "requirements-bundles/2026.1"
+    aside = tmp_path / "aside"
+    shutil.move(release, aside)
+    release.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(release)], check=True)
+    try:
+        shutil.copytree(aside, release, dirs_exist_ok=True)
+        before = snapshot(mini_project.lock_dir)
+        (release / "overrides.yaml").write_text(
+            "constraints:\n  - replace: libone\n    with: libone===1.1.0\n    reason: needs the 1.1 fix\n")
+        filler = release / "filler"
+        with open(filler, "wb", buffering=0) as out:        # every block the file system has left
+            try:
+                while True:
+                    out.write(b"\0" * 4096)
+            except OSError:
+                pass
+        code, err = lock(stackdeb, mini_project)
+        assert code == 1 and "No space left on device" in err and "Traceback" not in err, err[-2000:]
+        assert len([line for line in err.splitlines() if line.startswith("stackdeb: error:")]) == 1
+        assert snapshot(mini_project.lock_dir) == before
+        assert [p.name for p in release.glob(".*") if not p.name.endswith(".lock")] == []
+        filler.unlink()
+        code, err = lock(stackdeb, mini_project)
+        assert code == 0, err[-2000:]
+        assert "libone==1.1.0" in (mini_project.lock_dir / "lock.txt").read_text()
+    finally:
+        subprocess.run(["umount", str(release)], check=True)

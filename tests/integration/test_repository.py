@@ -28,7 +28,8 @@ from builders.repository.promote import promote
 from builders.repository.publish import publish_build_set, rollback
 from builders.repository.status import status, status_data
 from builders.targets import get_suite
-from builders.tools import gpg, reprepro
+from builders.repository.indexes import suite_index
+from builders.tools import gpg
 from builders.tools.namespace import Bind, run_in_chroot
 from helpers import make_deb
 
@@ -53,7 +54,7 @@ def repo_root(tmp_path, monkeypatch):
 
 def live_packages(root, codename=STAGING):
     repo = Repository(root)
-    return reprepro.list_packages(repo.generation_dir(repo.live_generation()), codename, repo.gnupg)
+    return suite_index(repo.generation_dir(repo.live_generation()), codename)
 
 
 def test_publish_signs_and_serves_only_dists_and_pool(tmp_path, repo_root):
@@ -363,6 +364,44 @@ def test_a_full_disk_leaves_the_live_repository_as_it_was(tmp_path, repo_root):
     finally:
         stop_gpg_agent(small / "repo/gnupg")
         subprocess.run(["umount", "--lazy", str(small)], check=True)   # an agent may linger
+
+
+def fill(directory):
+    """A file taking every block left on `directory`'s file system."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_keeps_promotion_out_and_the_next_one_succeeds(tmp_path, verdicts):
+    """The repository's file system full when a verdict is promoted: one error, the tested suite
+    and the live generation as they were, no partial generation; with space back, the same
+    promotion goes through."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], check=True)
+    try:
+        root = small / "repo"
+        publish_build_set(root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1))])
+        verdict = verdicts(root, 1)
+        filler = fill(small)
+        with pytest.raises((StackdebError, OSError)):
+            promote(root, "2026.1", "bookworm", verdict, verdicts.keyring)
+        repo = Repository(root)
+        assert repo.live_generation() == 1 and not list(repo.generations_dir.glob("*.partial"))
+        filler.unlink()           # (reprepro writes its db's version file even to list a suite)
+        assert "venv-alpha" not in live_packages(root, TESTED)
+        assert promote(root, "2026.1", "bookworm", verdict, verdicts.keyring).generation == 2
+        assert live_packages(root, TESTED)["venv-alpha"] == version(1)
+    finally:
+        stop_gpg_agent(small / "repo/gnupg")
+        subprocess.run(["umount", "--lazy", str(small)], check=True)
 
 
 def publish_command(repo_root, debs):
@@ -840,3 +879,23 @@ def test_the_status_page_shows_every_target_and_keystones_versions(tmp_path, rep
         assert row and row.groups() == (ver, tested), (suite, release, sections.keys(), row and row.groups())
     assert "Tested build set: generation 1" in sections["bookworm-2026.1"]
     assert "Nothing promoted yet" in sections["trixie-2025.1"] and "Nothing promoted yet" in sections["trixie-2026.1"]
+
+
+def test_readers_at_once_all_answer_and_write_nothing(tmp_path, repo_root):
+    """What a generation holds is read from its signed indexes: twelve `repo status` at once
+    all answer, and the live generation's bytes stay as they were (reprepro's own listing took
+    its database lock, so that two readers at once failed, and wrote into the generation)."""
+    publish_build_set(repo_root, "2026.1", "bookworm", [make_deb(tmp_path, "venv-alpha", version(1)),
+                                                        make_deb(tmp_path, "venv-beta", version(1))])
+    live = Repository(repo_root).generation_dir(Repository(repo_root).live_generation())
+    before = {p: p.read_bytes() for p in live.rglob("*") if p.is_file()}
+    env = {**os.environ, "STACKDEB_REPO_DIR": str(repo_root)}
+    readers = [subprocess.Popen([sys.executable, "-m", "builders.cli", "repo", "status", "--release", "2026.1",
+                                 "--suite", "bookworm", "--json"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(12)]
+    answers = [(reader.wait(), *reader.communicate()) for reader in readers]
+    assert [code for code, _, _ in answers] == [0] * 12, [err[-500:] for code, _, err in answers if code]
+    for _, out, _ in answers:
+        packages = json.loads(out)["packages"]
+        assert packages["venv-alpha"]["staging"] == version(1) and packages["venv-beta"]["staging"] == version(1)
+    assert {p: p.read_bytes() for p in live.rglob("*") if p.is_file()} == before
