@@ -140,7 +140,7 @@ def main() -> None:
     print("set-up: lock and bundle (not timed)", flush=True)
     run(env, "lock", *target)
     run(env, "bundle", *target)
-    url = run(env, "master", "start", "--no-kick-off", *target, "--cluster-layout", "none",
+    url = run(env, "master", "start", "--nightly", "off", "--no-kick-off", *target, "--cluster-layout", "none",
               "--web-port", str(free_port()), "--worker-port", str(free_port())).strip()
     master_yaml = base / "build/master/master.yaml"
     admin = (base / "build/master/admin-password").read_text().strip()

@@ -57,6 +57,15 @@ def _at_least(minimum: int):
     return parse
 
 
+def _time_of_day(text: str) -> str:
+    """HH:MM (UTC) or off, as master.yaml's `nightly` takes it."""
+    hour, _, minute = text.partition(":")
+    if text == "off" or (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60
+                         and len(minute) == 2):
+        return text
+    raise argparse.ArgumentTypeError(f"expected HH:MM or off, got {text!r}")
+
+
 def _port(text: str) -> int:
     value = _at_least(1)(text)
     if value > 65535:
@@ -276,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--worker-port", type=_port, default=9989, help="worker port on 127.0.0.1 (default: %(default)s)")
     start.add_argument("--poll-interval", type=_at_least(1), default=300, help="seconds between polls (default: %(default)s)")
     start.add_argument("--no-kick-off", action="store_true", help="start without building")
+    start.add_argument("--nightly", default="03:00", metavar="HH:MM|off", type=_time_of_day,
+                       help="when every target is built each day, UTC, or off (written to master.yaml on first "
+                            "start; default: %(default)s)")
     start.add_argument("--cluster-layout", default="minimal",
                        help="the layout the cluster builder runs: changed (what differs from the tested suite, "
                             "with what it needs), a layout name, or none to stop at staging (written to "
@@ -534,7 +546,7 @@ def cmd_master(args, project: Project) -> None:
         url = embedded.start(project, targets, releases=args.releases,
                              requirements=args.requirements, index_url=args.index_url,
                              web_port=args.web_port, worker_port=args.worker_port,
-                             poll_interval=args.poll_interval, kick_off=not args.no_kick_off,
+                             poll_interval=args.poll_interval, nightly=args.nightly, kick_off=not args.no_kick_off,
                              cluster_layout=args.cluster_layout, database=args.db, url=args.url,
                              wait=args.wait)
         print(url)

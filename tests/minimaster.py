@@ -109,7 +109,7 @@ def mini_master(base: Path, *, users=((ENGINEER, ["release-engineer"]),), env=No
         assert add.returncode == 0, add.stderr
     web_port = web_port or free_port()
     url = url or f"http://127.0.0.1:{web_port}/"
-    start = subprocess.run([STACKDEB, "master", "start", "--index-url", index.url, "--web-port", str(web_port),
+    start = subprocess.run([STACKDEB, "master", "start", "--nightly", "off", "--index-url", index.url, "--web-port", str(web_port),
                             "--worker-port", str(free_port()), "--poll-interval", "2", "--wait",
                             "--cluster-layout", "none", "--url", url, *start_args],
                            env=env, capture_output=True, text=True)

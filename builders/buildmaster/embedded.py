@@ -141,7 +141,7 @@ def _git_source(spec: str | None, what: str, basedir: Path, branch_dirs: bool) -
 def write_settings(project: Project, basedir: Path, targets: list[Target], *, releases: str,
                    requirements: str, index_url: str | None, web_port: int, worker_port: int,
                    poll_interval: int, cluster_layout: str = "minimal",
-                   database: str = "sqlite:///state.sqlite", url: str | None = None) -> dict:
+                   database: str = "sqlite:///state.sqlite", url: str | None = None, nightly: str = "03:00") -> dict:
     password = secrets.token_urlsafe(16)
     environment = {key: value for key, value in os.environ.items()
                    if key.startswith("STACKDEB_") and key not in ("STACKDEB_RELEASES", "STACKDEB_REQUIREMENTS")}
@@ -157,7 +157,7 @@ def write_settings(project: Project, basedir: Path, targets: list[Target], *, re
         "targets": [{"release": t.release, "suite": t.suite.codename} for t in targets],
         "sources": {"releases": releases, "requirements": requirements, "index_url": index_url},
         "poll_interval": poll_interval,
-        "nightly": "03:00",
+        "nightly": nightly,
         "watch": ["all"],
         "cluster": {"layout": cluster_layout, "promote": "auto"},
         "workers": [{"name": WORKER_NAME, "password": password, "max_builds": 3,
@@ -192,6 +192,7 @@ def _checked_database(url: str) -> None:
 
 def start(project: Project, targets: list[Target], *, releases: str | None, requirements: str | None,
           index_url: str | None, web_port: int = 8010, worker_port: int = 9989, poll_interval: int = 300,
+          nightly: str = "03:00",
           kick_off: bool = True, wait: bool = False, cluster_layout: str = "minimal",
           database: str | None = None, url: str | None = None) -> str:
     """Create (once) and start the master and the local worker; return the web UI address.
@@ -209,7 +210,7 @@ def start(project: Project, targets: list[Target], *, releases: str | None, requ
                        releases=_git_source(releases, "releases", basedir, branch_dirs=False),
                        requirements=_git_source(requirements, "requirements", basedir, branch_dirs=True),
                        index_url=index_url, web_port=web_port, worker_port=worker_port,
-                       poll_interval=poll_interval, cluster_layout=cluster_layout,
+                       poll_interval=poll_interval, cluster_layout=cluster_layout, nightly=nightly,
                        database=database or "sqlite:///state.sqlite", url=url)
     made = _ensure_admin(basedir)    # before the check, which wants the users file to exist
     try:

@@ -108,7 +108,7 @@ def pipeline_run(env, services: list[str], layout: str = "minimal") -> dict:
     pass) asked by a release engineer to build these services; followed to the end like the
     README's main job. Returns what the pipeline did: its outcome and each build's steps."""
     web_port = free_port()
-    start = stackdeb(env, "master", "start", "--no-kick-off", "--web-port", str(web_port),
+    start = stackdeb(env, "master", "start", "--nightly", "off", "--no-kick-off", "--web-port", str(web_port),
                      "--worker-port", str(free_port()), "--poll-interval", "3600", "--cluster-layout", layout)
     assert start.returncode == 0, start.stderr[-3000:]
     master = Path(env["STACKDEB_BUILD_DIR"]) / "master"

@@ -86,7 +86,7 @@ def test_a_first_start_with_no_user_added_starts_and_makes_the_admin(tmp_path, f
     from minimaster import STACKDEB, free_port
     mini, mini_env = make_mini_project(tmp_path, fake_index)
     env = {**os.environ, **mini_env}
-    start = subprocess.run([STACKDEB, "master", "start", "--no-kick-off", "--cluster-layout", "none",
+    start = subprocess.run([STACKDEB, "master", "start", "--nightly", "off", "--no-kick-off", "--cluster-layout", "none",
                             "--web-port", str(free_port()), "--worker-port", str(free_port())],
                            env=env, capture_output=True, text=True)
     try:

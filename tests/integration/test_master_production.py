@@ -142,7 +142,7 @@ def test_a_wrong_password_is_one_line_and_nothing_is_created(postgres, tmp_path)
     wrong.write_text(f"127.0.0.1:{postgres.port}:*:*:not-the-password\n")
     wrong.chmod(0o600)
     build = tmp_path / "build"
-    started = subprocess.run([STACKDEB, "master", "start", "--no-kick-off", "--db", postgres.url],
+    started = subprocess.run([STACKDEB, "master", "start", "--nightly", "off", "--no-kick-off", "--db", postgres.url],
                              env={"PATH": "/usr/bin:/bin", "PGPASSFILE": str(wrong), "STACKDEB_BUILD_DIR": str(build),
                                   "STACKDEB_CACHE_DIR": str(tmp_path / "cache")},
                              capture_output=True, text=True)

@@ -53,6 +53,7 @@ def test_the_installed_command_runs():
     (["repo", "serve", "--port", "70000"], "argument --port: a port is at most 65535"),
     (["master", "start", "--web-port", "0"], "argument --web-port: must be at least 1"),
     (["master", "start", "--poll-interval", "x"], "argument --poll-interval: expected a whole number"),
+    (["master", "start", "--nightly", "25:00"], "argument --nightly: expected HH:MM or off, got '25:00'"),
     (["inventory", "serve", "--listen", "127.0.0.1:http"], "--listen 127.0.0.1:http: expected ADDRESS:PORT"),
     (["inventory", "serve", "--reader", "10.0.0.0/33"], "trusted network"),
 ])
