@@ -115,3 +115,15 @@ def passing_verdict(build: Path) -> Path:
                   "tests": [{"name": "smoke", "service": p["name"].removeprefix("venv-"), "result": "passed"}
                             for p in venvs]}, verdict, build)
     return verdict
+
+
+def fill(directory: Path) -> Path:
+    """A file taking every block left on `directory`'s file system (a full disk, on demand)."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler

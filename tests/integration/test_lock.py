@@ -11,7 +11,7 @@ import time
 import pytest
 
 from builders.lockfile import parse_lock
-from helpers import deliverable, snapshot
+from helpers import deliverable, fill, snapshot
 
 
 def lock(stackdeb, mini, *extra):
@@ -209,13 +209,7 @@ def test_a_full_disk_keeps_the_lock_and_the_next_run_succeeds(stackdeb, mini_pro
         before = snapshot(mini_project.lock_dir)
         (release / "overrides.yaml").write_text(
             "constraints:\n  - replace: libone\n    with: libone===1.1.0\n    reason: needs the 1.1 fix\n")
-        filler = release / "filler"
-        with open(filler, "wb", buffering=0) as out:        # every block the file system has left
-            try:
-                while True:
-                    out.write(b"\0" * 4096)
-            except OSError:
-                pass
+        filler = fill(release)
         code, err = lock(stackdeb, mini_project)
         assert code == 1 and "No space left on device" in err and "Traceback" not in err, err[-2000:]
         assert len([line for line in err.splitlines() if line.startswith("stackdeb: error:")]) == 1

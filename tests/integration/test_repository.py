@@ -31,7 +31,7 @@ from builders.targets import get_suite
 from builders.repository.indexes import suite_index
 from builders.tools import gpg
 from builders.tools.namespace import Bind, run_in_chroot
-from helpers import make_deb
+from helpers import fill, make_deb
 
 STAGING = "bookworm-2026.1-staging"
 TESTED = "bookworm-2026.1"
@@ -364,18 +364,6 @@ def test_a_full_disk_leaves_the_live_repository_as_it_was(tmp_path, repo_root):
     finally:
         stop_gpg_agent(small / "repo/gnupg")
         subprocess.run(["umount", "--lazy", str(small)], check=True)   # an agent may linger
-
-
-def fill(directory):
-    """A file taking every block left on `directory`'s file system."""
-    filler = directory / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
